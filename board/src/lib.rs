@@ -1,0 +1,1 @@
+//! Boards: definitions, the simulated PSTN exchange and virtual phones.

@@ -1,0 +1,24 @@
+//! gatewayd: a SIP to analog telephony gateway.
+//!
+//! Module map, in signal-path order:
+//! - [`sip`]: SIP wire format, transactions, transports, DNS, dialogs, registration.
+//! - [`sdp`]: SDP parsing/emission and offer/answer.
+//! - [`rtp`]: RTP/RTCP packets and sessions, jitter buffer, RFC 4733 events.
+//! - [`call`]: per-port call control, dial plans, features.
+//! - [`media`]: the real-time loop between the board's PCM and RTP.
+//! - [`trunk`]: ISUP and SIP-T/SIP-I.
+//! - [`config`]: the configuration model and its safe storage.
+//! - [`web`]: the local web page and JSON API.
+//!
+//! Protocol cores are sans-IO: they take bytes, events and `now` and return what to send and
+//! their next deadline. Sockets and tokio live only in the thin edges (`sip::transport`, `web`,
+//! the process in `main.rs`).
+
+pub mod call;
+pub mod config;
+pub mod media;
+pub mod rtp;
+pub mod sdp;
+pub mod sip;
+pub mod trunk;
+pub mod web;

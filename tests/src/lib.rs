@@ -1,0 +1,1 @@
+//! Helpers shared by the end-to-end tests: locating binaries, starting peers, bounded waits.
