@@ -23,6 +23,8 @@ pub mod error;
 pub mod fxo;
 pub mod fxs;
 pub mod pcm;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod time;
 
 pub use error::LineError;
