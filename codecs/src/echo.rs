@@ -1,1 +1,723 @@
-//! (in progress)
+//! Line echo canceller (ITU-T G.168 style) for the analog side of the gateway.
+//!
+//! Which signal is which, for one analog port in the media loop:
+//! - **far end** (`far_end`): the audio we play to the line (decoded RTP plus any tones we mix in).
+//!   It is the canceller's reference.
+//! - **near end** (`near_end`): the audio captured from the line. It holds the hybrid's echo of
+//!   the far end plus whatever the local talker says.
+//! - **out**: the near end with the echo removed; this is what gets encoded and sent to the network.
+//!
+//! The two frames handed to [`EchoCanceller::process`] must cover the same 125 µs sample instants
+//! (the far-end sample written to the line at instant *n* and the near-end sample read at instant
+//! *n*). Any fixed delay of the PCM path simply adds to the echo path, so it must fit in the tail.
+//!
+//! Design, in signal order:
+//! 1. A DC-blocking high-pass filter (first order, about 60 Hz) on both paths. Applying the same
+//!    linear filter to the reference and to the near end leaves the echo path unchanged, and removes
+//!    the DC and hum that would otherwise dominate adaptation and leak to the network.
+//! 2. A two-path adaptive FIR (Ochiai): a *background* filter adapts with an improved
+//!    proportionate NLMS (IPNLMS, Benesty and Gay), which converges several times faster than NLMS
+//!    on the sparse, delayed impulse responses of real hybrids; a *foreground* filter produces the
+//!    output and only receives the background's coefficients when the background has been clearly
+//!    better for a while. When the background is clearly worse (undetected double talk), the
+//!    foreground's coefficients are copied back. The converged state therefore survives double talk.
+//! 3. Adaptation runs on pre-whitened signals (fixed first-order pre-emphasis applied to both
+//!    reference and near end), which flattens the spectrum of speech and speeds up convergence of
+//!    the weak high-frequency modes; the foreground still filters the unwhitened reference.
+//! 4. A Geigel double-talk detector with hangover freezes background adaptation while the near-end
+//!    level exceeds what the echo path (ERL ≥ 6 dB by default) could produce.
+//! 5. An optional non-linear processor suppresses the small residual echo during far-end single
+//!    talk and fills the gap with comfort noise matched to the measured background noise level.
+//!
+//! Everything is allocated in the constructor; [`EchoCanceller::process`] allocates nothing and
+//! takes any frame length (the media loop uses 10 ms = 80 samples). The inner loops are written over
+//! fixed-size chunks of 8 so that they compile to SIMD code.
+
+use std::fmt;
+
+/// Samples per millisecond at 8 kHz.
+const SAMPLES_PER_MS: usize = 8;
+/// Shortest supported echo tail, in milliseconds.
+pub const MIN_TAIL_MS: u32 = 8;
+/// Longest supported echo tail, in milliseconds.
+pub const MAX_TAIL_MS: u32 = 128;
+
+/// Lanes of the inner loops; tail lengths are multiples of this.
+const LANES: usize = 8;
+/// Extra room in the reference history so the window slides without copying every sample.
+const HISTORY_SLACK: usize = 512;
+/// Samples per block of the Geigel running maximum.
+const PEAK_BLOCK: usize = 16;
+/// How often (samples) the proportionate gains are recomputed from the background filter.
+const GAIN_PERIOD: usize = 8;
+/// Length (samples) of the blocks over which the two filters are compared.
+const COMPARE_BLOCK: usize = 64;
+
+/// Fixed scale between i16 samples and the canceller's internal floating-point range (±1.0).
+const SCALE: f32 = 1.0 / 32768.0;
+
+/// Why an echo canceller could not be built or a frame could not be processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoError {
+    /// The tail length is outside `MIN_TAIL_MS..=MAX_TAIL_MS`.
+    TailOutOfRange { tail_ms: u32 },
+    /// `far_end`, `near_end` and `out` must have the same length.
+    FrameLengthMismatch {
+        far_end: usize,
+        near_end: usize,
+        out: usize,
+    },
+}
+
+impl fmt::Display for EchoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EchoError::TailOutOfRange { tail_ms } => write!(
+                f,
+                "echo tail of {tail_ms} ms is outside the supported {MIN_TAIL_MS}..={MAX_TAIL_MS} ms"
+            ),
+            EchoError::FrameLengthMismatch {
+                far_end,
+                near_end,
+                out,
+            } => write!(
+                f,
+                "echo canceller frames differ in length: far end {far_end}, near end {near_end}, \
+                 out {out} samples"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EchoError {}
+
+/// Settings of an [`EchoCanceller`]. `EchoConfig::new(tail_ms)` gives the recommended defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EchoConfig {
+    /// Echo tail covered by the filter, 8..=128 ms (64..=1024 taps).
+    pub tail_ms: u32,
+    /// Non-linear processor: suppress residual echo during far-end single talk.
+    pub nlp: bool,
+    /// Fill suppressed stretches with comfort noise at the measured background level
+    /// (otherwise they are silent). Only meaningful with `nlp`.
+    pub comfort_noise: bool,
+    /// DC-blocking high-pass on the send (near-end) path and the reference.
+    pub high_pass: bool,
+    /// Geigel threshold: double talk is declared when |near end| exceeds this fraction of the
+    /// largest recent |far end|. 0.5 assumes an echo return loss of at least 6 dB (G.168).
+    pub geigel_threshold: f32,
+    /// How long adaptation stays frozen after the last double-talk decision.
+    pub double_talk_hangover_ms: u32,
+    /// Step size of the background filter, 0 < mu <= 1.
+    pub step_size: f32,
+}
+
+impl EchoConfig {
+    /// Recommended settings for a tail of `tail_ms` milliseconds.
+    pub const fn new(tail_ms: u32) -> Self {
+        EchoConfig {
+            tail_ms,
+            nlp: true,
+            comfort_noise: true,
+            high_pass: true,
+            geigel_threshold: 0.5,
+            double_talk_hangover_ms: 40,
+            step_size: 0.5,
+        }
+    }
+}
+
+impl Default for EchoConfig {
+    fn default() -> Self {
+        EchoConfig::new(64)
+    }
+}
+
+/// A snapshot of the canceller's state, for diagnostics and tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EchoStats {
+    /// Smoothed echo return loss enhancement of the linear canceller over recent far-end activity, dB.
+    pub erle_db: f32,
+    /// Double talk currently declared (adaptation frozen).
+    pub double_talk: bool,
+    /// Non-linear processor currently suppressing.
+    pub nlp_active: bool,
+    /// Background-to-foreground coefficient transfers so far.
+    pub transfers: u32,
+    /// Foreground-to-background restores (background diverged) so far.
+    pub restores: u32,
+    /// Estimated background noise level of the near end, dBov.
+    pub noise_dbov: f32,
+}
+
+/// The canceller's first-order DC blocker, y[n] = x[n] - x[n-1] + a·y[n-1] (cut-off near 60 Hz),
+/// on samples scaled to ±1.0. Public so that measurements can apply the same filter to a reference.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DcBlocker {
+    x1: f32,
+    y1: f32,
+}
+
+/// Pole of the DC blocker: cut-off near 60 Hz at 8 kHz.
+const DC_POLE: f32 = 0.953;
+
+impl DcBlocker {
+    /// Filters one sample.
+    #[inline]
+    pub fn run(&mut self, x: f32) -> f32 {
+        let y = x - self.x1 + DC_POLE * self.y1;
+        self.x1 = x;
+        self.y1 = y;
+        y
+    }
+}
+
+/// Pre-emphasis coefficient of the fixed pre-whitening filter 1 - a z^-1 used for adaptation.
+const PREWHITEN: f32 = 0.85;
+/// IPNLMS proportionality: -1 is plain NLMS, towards +1 ever more proportionate.
+const IPNLMS_ALPHA: f32 = -0.25;
+/// Regularisation of the NLMS normalisation, as a power (about -60 dBov).
+const REG_POWER: f32 = 1e-6;
+
+/// The line echo canceller for one channel.
+#[derive(Debug, Clone)]
+pub struct EchoCanceller {
+    cfg: EchoConfig,
+    taps: usize,
+    /// Foreground filter (produces the output), oldest-sample tap first.
+    fg: Vec<f32>,
+    /// Background filter (adapts).
+    bg: Vec<f32>,
+    /// Proportionate step gains of the background filter.
+    gains: Vec<f32>,
+    /// Reference history (high-passed), and its pre-whitened version; windows slide over them.
+    hist: Vec<f32>,
+    hist_w: Vec<f32>,
+    /// Index one past the newest sample in `hist`/`hist_w`.
+    pos: usize,
+    hpf_far: DcBlocker,
+    hpf_near: DcBlocker,
+    far_prev: f32,
+    near_prev: f32,
+    fg_err_prev: f32,
+    /// Geigel running maximum of |far end| over the tail, in blocks.
+    peak_blocks: Vec<f32>,
+    peak_index: usize,
+    peak_current: f32,
+    peak_fill: usize,
+    peak_of_blocks: f32,
+    dt_hang: u32,
+    dt_hang_len: u32,
+    /// Geigel threshold in use: the configured one, raised to what the echo path is seen to
+    /// produce during confirmed far-end single talk.
+    geigel_eff: f32,
+    geigel_seen: f32,
+    /// Sample counters for the periodic work.
+    gain_count: usize,
+    cmp_count: usize,
+    cmp_fg: f32,
+    cmp_bg: f32,
+    cmp_near: f32,
+    cmp_dt: bool,
+    better_blocks: u32,
+    worse_blocks: u32,
+    transfers: u32,
+    restores: u32,
+    /// Short-term powers for NLP and statistics.
+    pow_near: f32,
+    pow_err: f32,
+    pow_far: f32,
+    noise: f32,
+    erle_near: f32,
+    erle_err: f32,
+    nlp_gain: f32,
+    nlp_active: bool,
+    rng: u32,
+}
+
+impl EchoCanceller {
+    /// A canceller covering `tail_ms` milliseconds with the recommended settings.
+    pub fn new(tail_ms: u32) -> Result<Self, EchoError> {
+        Self::with_config(EchoConfig::new(tail_ms))
+    }
+
+    /// A canceller with explicit settings.
+    pub fn with_config(cfg: EchoConfig) -> Result<Self, EchoError> {
+        if !(MIN_TAIL_MS..=MAX_TAIL_MS).contains(&cfg.tail_ms) {
+            return Err(EchoError::TailOutOfRange { tail_ms: cfg.tail_ms });
+        }
+        let taps = cfg.tail_ms as usize * SAMPLES_PER_MS;
+        debug_assert_eq!(taps % LANES, 0);
+        let blocks = taps.div_ceil(PEAK_BLOCK);
+        let mut ec = EchoCanceller {
+            cfg,
+            taps,
+            fg: vec![0.0; taps],
+            bg: vec![0.0; taps],
+            gains: vec![0.0; taps],
+            hist: vec![0.0; taps + HISTORY_SLACK],
+            hist_w: vec![0.0; taps + HISTORY_SLACK],
+            pos: taps,
+            hpf_far: DcBlocker::default(),
+            hpf_near: DcBlocker::default(),
+            far_prev: 0.0,
+            near_prev: 0.0,
+            fg_err_prev: 0.0,
+            peak_blocks: vec![0.0; blocks],
+            peak_index: 0,
+            peak_current: 0.0,
+            peak_fill: 0,
+            peak_of_blocks: 0.0,
+            dt_hang: 0,
+            geigel_eff: cfg.geigel_threshold,
+            geigel_seen: 0.0,
+            dt_hang_len: cfg.double_talk_hangover_ms * SAMPLES_PER_MS as u32,
+            gain_count: 0,
+            cmp_count: 0,
+            cmp_fg: 0.0,
+            cmp_bg: 0.0,
+            cmp_near: 0.0,
+            cmp_dt: false,
+            better_blocks: 0,
+            worse_blocks: 0,
+            transfers: 0,
+            restores: 0,
+            pow_near: 0.0,
+            pow_err: 0.0,
+            pow_far: 0.0,
+            noise: 1e-7,
+            erle_near: 0.0,
+            erle_err: 0.0,
+            nlp_gain: 1.0,
+            nlp_active: false,
+            rng: 0x1234_5678,
+        };
+        ec.update_gains();
+        Ok(ec)
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &EchoConfig {
+        &self.cfg
+    }
+
+    /// Number of filter taps (tail_ms × 8).
+    pub fn taps(&self) -> usize {
+        self.taps
+    }
+
+    /// Turns the non-linear processor on or off (for example off during a fax or modem call).
+    pub fn set_nlp(&mut self, on: bool) {
+        self.cfg.nlp = on;
+    }
+
+    /// Forgets the echo path and all history (new call on the port).
+    pub fn reset(&mut self) {
+        *self = match Self::with_config(self.cfg) {
+            Ok(ec) => ec,
+            // The configuration was validated when `self` was built.
+            Err(_) => return,
+        };
+    }
+
+    /// Current state, for diagnostics.
+    pub fn stats(&self) -> EchoStats {
+        EchoStats {
+            erle_db: 10.0 * ((self.erle_near + 1e-12) / (self.erle_err + 1e-12)).log10(),
+            double_talk: self.dt_hang > 0,
+            nlp_active: self.nlp_active,
+            transfers: self.transfers,
+            restores: self.restores,
+            noise_dbov: 10.0 * (self.noise + 1e-12).log10(),
+        }
+    }
+
+    /// The foreground (in-use) echo path estimate, impulse response order (delay 0 first),
+    /// scaled as a linear gain.
+    pub fn impulse_response(&self, out: &mut [f32]) {
+        for (o, w) in out.iter_mut().zip(self.fg.iter().rev()) {
+            *o = *w;
+        }
+    }
+
+    /// Cancels the echo of `far_end` (what was played to the line) from `near_end` (what was
+    /// captured from the line) and writes the result to `out`. All three must have the same length.
+    pub fn process(&mut self, far_end: &[i16], near_end: &[i16], out: &mut [i16]) -> Result<(), EchoError> {
+        if far_end.len() != near_end.len() || out.len() != near_end.len() {
+            return Err(EchoError::FrameLengthMismatch {
+                far_end: far_end.len(),
+                near_end: near_end.len(),
+                out: out.len(),
+            });
+        }
+        for ((&f, &n), o) in far_end.iter().zip(near_end).zip(out.iter_mut()) {
+            *o = self.sample(f, n);
+        }
+        Ok(())
+    }
+
+    /// As [`process`](Self::process), cancelling in place in `near_end`.
+    pub fn process_in_place(&mut self, far_end: &[i16], near_end: &mut [i16]) -> Result<(), EchoError> {
+        if far_end.len() != near_end.len() {
+            return Err(EchoError::FrameLengthMismatch {
+                far_end: far_end.len(),
+                near_end: near_end.len(),
+                out: near_end.len(),
+            });
+        }
+        for (&f, n) in far_end.iter().zip(near_end.iter_mut()) {
+            *n = self.sample(f, *n);
+        }
+        Ok(())
+    }
+
+    /// One sample through the whole canceller.
+    #[inline]
+    fn sample(&mut self, far: i16, near: i16) -> i16 {
+        let (x, d) = if self.cfg.high_pass {
+            (
+                self.hpf_far.run(far as f32 * SCALE),
+                self.hpf_near.run(near as f32 * SCALE),
+            )
+        } else {
+            (far as f32 * SCALE, near as f32 * SCALE)
+        };
+        let xw = x - PREWHITEN * self.far_prev;
+        let dw = d - PREWHITEN * self.near_prev;
+        self.far_prev = x;
+        self.near_prev = d;
+        self.push_reference(x, xw);
+        let double_talk = self.geigel(x, d);
+
+        let start = self.pos - self.taps;
+        let win = &self.hist[start..self.pos];
+        let win_w = &self.hist_w[start..self.pos];
+        let (y_fg, y_bg_w, norm) = filter_pair(&self.fg, &self.bg, &self.gains, win, win_w);
+
+        let e_fg = d - y_fg;
+        let e_bg_w = dw - y_bg_w;
+        let e_fg_w = e_fg - PREWHITEN * self.fg_err_prev;
+        self.fg_err_prev = e_fg;
+
+        // Until the first convergence there is nothing to protect yet, and on short, loud echo
+        // paths the Geigel test fires on the echo itself: adapt slowly instead of not at all.
+        let step = if !double_talk {
+            self.cfg.step_size
+        } else if !self.converged() {
+            0.25 * self.cfg.step_size
+        } else {
+            0.0
+        };
+        if step > 0.0 {
+            let c = step * e_bg_w / (norm + REG_POWER);
+            adapt(&mut self.bg, &self.gains, win_w, c);
+        }
+
+        self.gain_count += 1;
+        if self.gain_count == GAIN_PERIOD {
+            self.gain_count = 0;
+            self.update_gains();
+        }
+        self.compare(e_fg_w, e_bg_w, dw, double_talk);
+        self.levels(x, d, e_fg);
+
+        let y = if self.cfg.nlp { self.nlp(e_fg) } else { e_fg };
+        to_i16(y)
+    }
+
+    /// Appends one reference sample to both histories, sliding the window buffer when full.
+    #[inline]
+    fn push_reference(&mut self, x: f32, xw: f32) {
+        if self.pos == self.hist.len() {
+            let keep = self.taps - 1;
+            let from = self.pos - keep;
+            self.hist.copy_within(from..self.pos, 0);
+            self.hist_w.copy_within(from..self.pos, 0);
+            self.pos = keep;
+        }
+        self.hist[self.pos] = x;
+        self.hist_w[self.pos] = xw;
+        self.pos += 1;
+    }
+
+    /// Geigel detector with hangover: returns whether adaptation must be frozen.
+    #[inline]
+    fn geigel(&mut self, x: f32, d: f32) -> bool {
+        let ax = x.abs();
+        if ax > self.peak_current {
+            self.peak_current = ax;
+        }
+        self.peak_fill += 1;
+        if self.peak_fill == PEAK_BLOCK {
+            self.peak_blocks[self.peak_index] = self.peak_current;
+            self.peak_index = (self.peak_index + 1) % self.peak_blocks.len();
+            self.peak_of_blocks = self.peak_blocks.iter().fold(0.0f32, |m, &v| m.max(v));
+            self.peak_current = 0.0;
+            self.peak_fill = 0;
+        }
+        let peak = self.peak_of_blocks.max(self.peak_current);
+        // While the foreground explains the near end as echo (residual 12 dB under it), the
+        // near-end peaks are echo: learn how large they get relative to the far-end peak.
+        if peak > 1e-3 && self.pow_err * 16.0 < self.pow_near && self.converged() {
+            let r = d.abs() / peak;
+            if r > self.geigel_seen {
+                self.geigel_seen = r;
+            }
+        }
+        if d.abs() > self.geigel_eff * peak {
+            self.dt_hang = self.dt_hang_len;
+        } else if self.dt_hang > 0 {
+            self.dt_hang -= 1;
+        }
+        // No far-end signal at all: nothing to learn from either.
+        self.dt_hang > 0 || peak < 1e-4
+    }
+
+    /// Whether the foreground cancels well enough (long-term ERLE above 12 dB) for its residual
+    /// to be trusted as a near-end activity detector.
+    #[inline]
+    fn converged(&self) -> bool {
+        self.erle_err * 16.0 < self.erle_near
+    }
+
+    /// IPNLMS gains from the background coefficients: a uniform part plus a part proportional
+    /// to each tap's magnitude, summing to one.
+    fn update_gains(&mut self) {
+        let l1 = abs_sum(&self.bg);
+        let n = self.taps as f32;
+        let uniform = (1.0 - IPNLMS_ALPHA) / (2.0 * n);
+        let prop = (1.0 + IPNLMS_ALPHA) / (2.0 * l1 + 1e-6);
+        if l1 < 1e-6 {
+            let g = 1.0 / n;
+            self.gains.iter_mut().for_each(|v| *v = g);
+            return;
+        }
+        for (g, w) in self.gains.iter_mut().zip(&self.bg) {
+            *g = uniform + prop * w.abs();
+        }
+    }
+
+    /// Two-path control: move a clearly better background into the foreground, and restore the
+    /// background from the foreground when it has clearly diverged.
+    #[inline]
+    fn compare(&mut self, e_fg_w: f32, e_bg_w: f32, dw: f32, double_talk: bool) {
+        self.cmp_fg += e_fg_w * e_fg_w;
+        self.cmp_bg += e_bg_w * e_bg_w;
+        self.cmp_near += dw * dw;
+        self.cmp_dt |= double_talk;
+        self.cmp_count += 1;
+        if self.cmp_count < COMPARE_BLOCK {
+            return;
+        }
+        let (ef, eb, ed, dt) = (self.cmp_fg, self.cmp_bg, self.cmp_near, self.cmp_dt);
+        // Relax the Geigel threshold towards what the echo path produces (with 1.5x margin),
+        // forgetting slowly so that a changed path is followed.
+        self.geigel_seen *= 0.999;
+        self.geigel_eff = self.cfg.geigel_threshold.max(1.5 * self.geigel_seen).min(4.0);
+        self.cmp_count = 0;
+        self.cmp_fg = 0.0;
+        self.cmp_bg = 0.0;
+        self.cmp_near = 0.0;
+        self.cmp_dt = false;
+        // Blocks with almost no signal say nothing about either filter.
+        let floor = COMPARE_BLOCK as f32 * 1e-7;
+        if ed < floor {
+            return;
+        }
+        // Near-end activity seen by a converged foreground: its residual is far above what its
+        // long-term ERLE predicts. Then both filters' errors are dominated by the talker, and a
+        // background can only be trusted if it is much better.
+        let near_active = self.converged() && ef * self.erle_near > 8.0 * ed * self.erle_err;
+        let margin = if near_active { 0.25 } else { 0.7 };
+        if !dt && eb < margin * ef && eb < 0.5 * ed {
+            self.worse_blocks = 0;
+            self.better_blocks += 1;
+            if self.better_blocks >= 2 {
+                self.fg.copy_from_slice(&self.bg);
+                self.transfers += 1;
+                self.better_blocks = 0;
+            }
+        } else if eb > 2.0 * ef && ef < 0.5 * ed {
+            self.better_blocks = 0;
+            self.worse_blocks += 1;
+            if self.worse_blocks >= 2 {
+                self.bg.copy_from_slice(&self.fg);
+                self.update_gains();
+                self.restores += 1;
+                self.worse_blocks = 0;
+            }
+        } else {
+            self.better_blocks = 0;
+            self.worse_blocks = 0;
+        }
+    }
+
+    /// Short-term levels for the NLP and the statistics.
+    #[inline]
+    fn levels(&mut self, x: f32, d: f32, e: f32) {
+        const FAST: f32 = 1.0 / 64.0;
+        self.pow_far += FAST * (x * x - self.pow_far);
+        self.pow_near += FAST * (d * d - self.pow_near);
+        self.pow_err += FAST * (e * e - self.pow_err);
+        // Background noise: follow drops quickly, rise slowly (about 3 dB/s).
+        if self.pow_err < self.noise {
+            self.noise += 0.01 * (self.pow_err - self.noise);
+        } else {
+            self.noise *= 1.0001;
+        }
+        self.noise = self.noise.max(1e-10);
+        // ERLE of the linear part, over far-end single talk only.
+        if self.pow_far > 1e-5 && (self.dt_hang == 0 || self.pow_err * 4.0 < self.pow_near) {
+            const SLOW: f32 = 1.0 / 4000.0;
+            self.erle_near += SLOW * (d * d - self.erle_near);
+            self.erle_err += SLOW * (e * e - self.erle_err);
+        }
+    }
+
+    /// Non-linear processor: fades to comfort noise while only residual echo is left.
+    #[inline]
+    fn nlp(&mut self, e: f32) -> f32 {
+        let far_active = self.peak_of_blocks.max(self.peak_current) > 3e-3;
+        let residual_small = self.pow_err < 0.1 * self.pow_near;
+        let quiet = self.pow_err < 4.0 * self.noise;
+        // During double talk the residual carries the near-end talker and is not small, so the
+        // level test alone keeps the NLP open; the Geigel decision is not needed here.
+        self.nlp_active = far_active && (residual_small || quiet);
+        let target = if self.nlp_active { 0.0 } else { 1.0 };
+        // Open fast (2 ms) so near-end onsets are not clipped; close over about 5 ms.
+        let rate = if target > self.nlp_gain {
+            1.0 / 16.0
+        } else {
+            1.0 / 40.0
+        };
+        self.nlp_gain += rate * (target - self.nlp_gain);
+        let noise = if self.cfg.comfort_noise {
+            self.comfort_noise()
+        } else {
+            0.0
+        };
+        self.nlp_gain * e + (1.0 - self.nlp_gain) * noise
+    }
+
+    /// White comfort noise at the tracked background level.
+    #[inline]
+    fn comfort_noise(&mut self) -> f32 {
+        // xorshift32
+        let mut r = self.rng;
+        r ^= r << 13;
+        r ^= r >> 17;
+        r ^= r << 5;
+        self.rng = r;
+        let u = (r as f32 / u32::MAX as f32) * 2.0 - 1.0;
+        // Uniform on [-1, 1] has variance 1/3.
+        u * (3.0 * self.noise).sqrt()
+    }
+}
+
+#[inline]
+fn to_i16(v: f32) -> i16 {
+    let s = (v * 32768.0).round();
+    s.clamp(i16::MIN as f32, i16::MAX as f32) as i16
+}
+
+/// Foreground output on the plain window, background output on the whitened window, and the
+/// proportionate normalisation Σ g·xw², in one pass.
+#[inline]
+fn filter_pair(fg: &[f32], bg: &[f32], g: &[f32], x: &[f32], xw: &[f32]) -> (f32, f32, f32) {
+    let mut a = [0.0f32; LANES];
+    let mut b = [0.0f32; LANES];
+    let mut c = [0.0f32; LANES];
+    for ((((f, w), g), x), xw) in fg
+        .chunks_exact(LANES)
+        .zip(bg.chunks_exact(LANES))
+        .zip(g.chunks_exact(LANES))
+        .zip(x.chunks_exact(LANES))
+        .zip(xw.chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            a[i] += f[i] * x[i];
+            b[i] += w[i] * xw[i];
+            c[i] += g[i] * xw[i] * xw[i];
+        }
+    }
+    (lane_sum(&a), lane_sum(&b), lane_sum(&c))
+}
+
+/// w += c · g · xw
+#[inline]
+fn adapt(w: &mut [f32], g: &[f32], xw: &[f32], c: f32) {
+    for ((w, g), xw) in w
+        .chunks_exact_mut(LANES)
+        .zip(g.chunks_exact(LANES))
+        .zip(xw.chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            w[i] += c * g[i] * xw[i];
+        }
+    }
+}
+
+#[inline]
+fn abs_sum(w: &[f32]) -> f32 {
+    let mut a = [0.0f32; LANES];
+    for w in w.chunks_exact(LANES) {
+        for i in 0..LANES {
+            a[i] += w[i].abs();
+        }
+    }
+    lane_sum(&a)
+}
+
+#[inline]
+fn lane_sum(a: &[f32; LANES]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_tail_and_mismatched_frames() {
+        assert_eq!(
+            EchoCanceller::new(4).err(),
+            Some(EchoError::TailOutOfRange { tail_ms: 4 })
+        );
+        assert!(EchoCanceller::new(8).is_ok());
+        assert!(EchoCanceller::new(128).is_ok());
+        let mut ec = EchoCanceller::new(16).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = [0i16; 80];
+        let err = ec.process(&[0; 80], &[0; 40], &mut out);
+        assert!(matches!(err, Err(EchoError::FrameLengthMismatch { .. })));
+    }
+
+    #[test]
+    fn cancels_a_pure_delay_echo_of_noise() {
+        let mut ec = EchoCanceller::with_config(EchoConfig {
+            nlp: false,
+            ..EchoConfig::new(16)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = 1u32;
+        let mut far = [0i16; 80];
+        let mut line: Vec<i16> = vec![0; 40];
+        let mut out = [0i16; 80];
+        let (mut pin, mut pout) = (0f64, 0f64);
+        for frame in 0..400 {
+            for f in far.iter_mut() {
+                rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *f = ((rng >> 16) as i16) / 4;
+            }
+            line.extend_from_slice(&far);
+            let near: Vec<i16> = line.drain(..80).map(|v| v / 4).collect();
+            ec.process(&far, &near, &mut out)
+                .unwrap_or_else(|e| panic!("{e}"));
+            if frame >= 300 {
+                pin += near.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+                pout += out.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+            }
+        }
+        let erle = 10.0 * (pin / pout.max(1.0)).log10();
+        assert!(erle > 30.0, "ERLE {erle:.1} dB");
+    }
+}
