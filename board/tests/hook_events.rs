@@ -1,0 +1,113 @@
+//! A virtual phone on an FXS port of the simulated board: its hook gestures reach the port's
+//! `HookDetector` classified correctly (off-hook, on-hook, flash, pulse digits at 10 and 20 pps).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use board::simphone::{PhoneConfig, SimPhone};
+use hal::Instant;
+use hal::board::{PortId, PortKind};
+use hal::fxs::{FxsEventKind, FxsLine, HookDetector, HookTiming};
+use hal::pcm::{PcmBus, SILENCE};
+use hal::sim::{SimBoard, SimBoardConfig, SimPortConfig};
+
+/// Runs the board's media loop (as the gateway does) until `done`, collecting hook events.
+fn gateway_loop(
+    mut board: SimBoard,
+    done: Arc<AtomicBool>,
+    max_ticks: u64,
+) -> (Vec<(FxsEventKind, Instant)>, hal::sim::PortStats) {
+    let mut pcm = board.take_pcm().unwrap();
+    let mut line = board.take_fxs(PortId(0)).unwrap();
+    let mut det = HookDetector::new(HookTiming::default()).unwrap();
+    let tx = [SILENCE; 1];
+    let mut rx = [SILENCE; 1];
+    let mut events = Vec::new();
+    let mut start = None;
+    while !done.load(Ordering::Acquire) {
+        let r = pcm.exchange(&tx, &mut rx).unwrap();
+        let t0 = *start.get_or_insert(r.tick);
+        assert!(r.tick - t0 < max_ticks, "test ran out of port-clock time");
+        let now = Instant::from_samples(r.tick * 80);
+        let upto = det.track(&mut line, now).unwrap();
+        while let Some(e) = det.poll(upto) {
+            events.push((e.kind, e.at));
+        }
+    }
+    // Let the last classification timers run out.
+    for _ in 0..120 {
+        let r = pcm.exchange(&tx, &mut rx).unwrap();
+        let now = Instant::from_samples(r.tick * 80);
+        let upto = det.track(&mut line, now).unwrap();
+        while let Some(e) = det.poll(upto) {
+            events.push((e.kind, e.at));
+        }
+    }
+    line.set_feed(hal::fxs::LineFeed::ForwardActive).unwrap();
+    (events, board.stats(PortId(0)).unwrap())
+}
+
+#[test]
+fn hook_flash_and_pulse_digits_are_classified() {
+    let board = SimBoard::start(SimBoardConfig::new(vec![SimPortConfig {
+        kind: PortKind::Fxs,
+        tcp_port: 0,
+    }]))
+    .unwrap();
+    let addr = board.local_addr(PortId(0)).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let (tx, rx) = mpsc::channel();
+    let gw = thread::spawn(move || {
+        let r = gateway_loop(board, d, 3000);
+        tx.send(()).ok();
+        r
+    });
+
+    let phone = SimPhone::connect(addr, PhoneConfig::default()).unwrap();
+    let script = || -> Result<(), board::simphone::PhoneError> {
+        phone.pause(Duration::from_millis(100))?;
+        phone.off_hook();
+        phone.pause(Duration::from_millis(300))?;
+        phone.dial_pulse("305", 10)?;
+        phone.dial_pulse("19", 20)?;
+        phone.flash_for(Duration::from_millis(400))?;
+        phone.pause(Duration::from_millis(300))?;
+        phone.on_hook();
+        phone.pause(Duration::from_millis(1200))?;
+        Ok(())
+    };
+    let res = script();
+    done.store(true, Ordering::Release);
+    let (events, stats) = gw.join().unwrap();
+    rx.recv_timeout(Duration::from_secs(1)).ok();
+    res.unwrap();
+
+    let kinds: Vec<FxsEventKind> = events.iter().map(|e| e.0).collect();
+    let digits: Vec<u8> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            FxsEventKind::PulseDigit { digit } => Some(*digit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds.first(), Some(&FxsEventKind::OffHook), "{kinds:?}");
+    assert_eq!(digits, [3, 0, 5, 1, 9], "{kinds:?}");
+    let flash: Vec<_> = kinds
+        .iter()
+        .filter(|k| matches!(k, FxsEventKind::HookFlash { .. }))
+        .collect();
+    // The flash is timed on the port's clock from the phone's stamps: exactly 400 ms.
+    assert_eq!(
+        flash,
+        [&FxsEventKind::HookFlash {
+            duration: Duration::from_millis(400)
+        }],
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&FxsEventKind::OnHook), "{kinds:?}");
+    assert_eq!(kinds.len(), 1 + 5 + 1 + 1, "{kinds:?}");
+    assert!(stats.connections == 1 && stats.frames_in > 100, "{stats:?}");
+}
