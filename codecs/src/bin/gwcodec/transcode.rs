@@ -83,10 +83,38 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     })
 }
 
-fn encode_gsm(_pcm: &[i16]) -> Vec<u8> {
-    Vec::new()
+/// Encodes whole frames; a final partial frame is padded with silence, as `toast` does.
+fn encode_gsm(pcm: &[i16]) -> Vec<u8> {
+    use codecs::gsm::{FRAME_BYTES, FRAME_SAMPLES, GsmEncoder};
+    let mut enc = GsmEncoder::new();
+    let mut out = Vec::with_capacity(pcm.len().div_ceil(FRAME_SAMPLES) * FRAME_BYTES);
+    for chunk in pcm.chunks(FRAME_SAMPLES) {
+        let mut frame = [0i16; FRAME_SAMPLES];
+        frame[..chunk.len()].copy_from_slice(chunk);
+        let mut coded = [0u8; FRAME_BYTES];
+        enc.encode_frame(&frame, &mut coded);
+        out.extend_from_slice(&coded);
+    }
+    out
 }
 
-fn decode_gsm(_bytes: &[u8]) -> Result<Vec<i16>, String> {
-    Err("GSM is not available in this build".into())
+fn decode_gsm(bytes: &[u8]) -> Result<Vec<i16>, String> {
+    use codecs::gsm::{FRAME_BYTES, FRAME_SAMPLES, GsmDecoder};
+    if !bytes.len().is_multiple_of(FRAME_BYTES) {
+        return Err(format!(
+            "a GSM stream is a sequence of {FRAME_BYTES}-byte frames; {} bytes leaves {} over",
+            bytes.len(),
+            bytes.len() % FRAME_BYTES
+        ));
+    }
+    let mut dec = GsmDecoder::new();
+    let mut out = Vec::with_capacity(bytes.len() / FRAME_BYTES * FRAME_SAMPLES);
+    for (i, chunk) in bytes.chunks_exact(FRAME_BYTES).enumerate() {
+        let frame: &[u8; FRAME_BYTES] = chunk.try_into().expect("chunks_exact gives whole frames");
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        dec.decode_frame(frame, &mut pcm)
+            .map_err(|e| format!("frame {i} (byte {}): {e}", i * FRAME_BYTES))?;
+        out.extend_from_slice(&pcm);
+    }
+    Ok(out)
 }
