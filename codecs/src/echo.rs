@@ -230,6 +230,11 @@ pub struct EchoCanceller {
     noise: f32,
     erle_near: f32,
     erle_err: f32,
+    /// Long-term near-end and residual powers per comparison block (whitened), over blocks
+    /// without near-end activity: the foreground's ERLE.
+    lt_near: f32,
+    lt_err: f32,
+    near_active: bool,
     nlp_gain: f32,
     nlp_active: bool,
     rng: u32,
@@ -288,6 +293,9 @@ impl EchoCanceller {
             noise: 1e-7,
             erle_near: 0.0,
             erle_err: 0.0,
+            lt_near: 0.0,
+            lt_err: 0.0,
+            near_active: false,
             nlp_gain: 1.0,
             nlp_active: false,
             rng: 0x1234_5678,
@@ -477,7 +485,7 @@ impl EchoCanceller {
     /// to be trusted as a near-end activity detector.
     #[inline]
     fn converged(&self) -> bool {
-        self.erle_err * 16.0 < self.erle_near
+        self.lt_err * 16.0 < self.lt_near
     }
 
     /// IPNLMS gains from the background coefficients: a uniform part plus a part proportional
@@ -527,7 +535,19 @@ impl EchoCanceller {
         // Near-end activity seen by a converged foreground: its residual is far above what its
         // long-term ERLE predicts. Then both filters' errors are dominated by the talker, and a
         // background can only be trusted if it is much better.
-        let near_active = self.converged() && ef * self.erle_near > 8.0 * ed * self.erle_err;
+        let near_active = self.converged() && ef * self.lt_near > 8.0 * ed * self.lt_err;
+        self.near_active = near_active;
+        if !near_active {
+            // Follow improvements quickly, degradations slowly: quiet stretches of a near-end
+            // talker that slip past the test above must not talk the estimate down.
+            let rate = if ef * self.lt_near < ed * self.lt_err || !self.converged() {
+                0.05
+            } else {
+                0.005
+            };
+            self.lt_near += rate * (ed - self.lt_near);
+            self.lt_err += rate * (ef - self.lt_err);
+        }
         let margin = if near_active { 0.25 } else { 0.7 };
         if !dt && eb < margin * ef && eb < 0.5 * ed {
             self.worse_blocks = 0;
@@ -567,7 +587,7 @@ impl EchoCanceller {
         }
         self.noise = self.noise.max(1e-10);
         // ERLE of the linear part, over far-end single talk only.
-        if self.pow_far > 1e-5 && (self.dt_hang == 0 || self.pow_err * 4.0 < self.pow_near) {
+        if self.pow_far > 1e-5 && !self.near_active {
             const SLOW: f32 = 1.0 / 4000.0;
             self.erle_near += SLOW * (d * d - self.erle_near);
             self.erle_err += SLOW * (e * e - self.erle_err);
