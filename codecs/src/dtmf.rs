@@ -300,6 +300,8 @@ const CONFIRM: u32 = 4;
 /// Consecutive windows without the digit that end it (bridges short drop-outs).
 const RELEASE: u32 = 3;
 const EVENT_CAP: usize = 32;
+/// Distance between a tone edge and the edge of the first (or last) window accepted for it.
+const EDGE: u64 = 15;
 
 #[derive(Clone, Copy, Default)]
 struct C32 {
@@ -362,6 +364,10 @@ pub struct DtmfDetector {
     n: usize,
     prev: [C32; 8],
     prev_energy: f32,
+    prev_win: [C32; 8],
+    prev_win_energy: f32,
+    /// Sum of the candidate digit's per-window tone powers.
+    psum: [f32; 8],
     have_prev: bool,
     /// Sample index of the next sample fed.
     clock: u64,
@@ -411,6 +417,9 @@ impl DtmfDetector {
             n: 0,
             prev: [C32::default(); 8],
             prev_energy: 0.0,
+            prev_win: [C32::default(); 8],
+            prev_win_energy: 0.0,
+            psum: [0.0; 8],
             have_prev: false,
             clock: 0,
             min_power: dbm0_power(cfg.min_level_dbm0),
@@ -487,7 +496,12 @@ impl DtmfDetector {
             ..
         } = self.state
         {
-            self.emit(digit, DtmfEventKind::End, start, (last_end - start) as u32);
+            self.emit(
+                digit,
+                DtmfEventKind::End,
+                start,
+                (last_end.saturating_sub(EDGE).saturating_sub(start)) as u32,
+            );
         }
         self.state = RxState::Idle;
         self.cand = NO_DIGIT;
@@ -530,33 +544,51 @@ impl DtmfDetector {
         self.n = 0;
         let win_end = self.clock;
         let win_start = win_end.saturating_sub(2 * SUB as u64);
+        let mut win = [C32::default(); 8];
+        for k in 0..8 {
+            win[k] = self.prev[k].add(cur[k].mul(self.advance[k]));
+        }
+        let win_energy = energy + self.prev_energy;
+        let mut p = [0f32; 8];
         let sym = if self.have_prev {
-            self.classify(&cur, energy)
+            self.classify(&cur, &win, energy, &mut p)
         } else {
             NO_DIGIT
         };
         self.prev = cur;
         self.prev_energy = energy;
+        self.prev_win = win;
+        self.prev_win_energy = win_energy;
         self.have_prev = true;
-        self.track(sym, win_start, win_end);
+        self.track(sym, &p, win_start, win_end);
     }
 
-    fn classify(&self, cur: &[C32; 8], energy: f32) -> u8 {
+    fn classify(&self, cur: &[C32; 8], win: &[C32; 8], energy: f32, p: &mut [f32; 8]) -> u8 {
         let total = (energy + self.prev_energy) / WIN;
         if total < self.min_power * 1.5 {
             return NO_DIGIT;
         }
-        let mut p = [0f32; 8];
+        // Both halves of the window must carry the tone: a window that only grazes a tone's
+        // edge does not count, which is what makes the minimum duration sharp.
+        let (lo, hi) = if energy < self.prev_energy {
+            (energy, self.prev_energy)
+        } else {
+            (self.prev_energy, energy)
+        };
+        if lo < 0.7 * hi {
+            return NO_DIGIT;
+        }
         for k in 0..8 {
-            let x = self.prev[k].add(cur[k].mul(self.advance[k]));
-            p[k] = 2.0 * x.norm2() / (WIN * WIN);
+            p[k] = 2.0 * win[k].norm2() / (WIN * WIN);
         }
         let (r, pr) = best(&p[0..4]);
         let (c, pc) = best(&p[4..8]);
         if pr < self.min_power || pc < self.min_power {
             return NO_DIGIT;
         }
-        if pr > pc * self.normal_twist || pc > pr * self.reverse_twist {
+        // Per window with 3 dB of slack for leakage; the exact limits are applied to the
+        // whole candidate in `twist_ok`.
+        if pr > pc * self.normal_twist * 2.0 || pc > pr * self.reverse_twist * 2.0 {
             return NO_DIGIT;
         }
         // Each tone must stand well above the others of its group.
@@ -571,8 +603,15 @@ impl DtmfDetector {
         if pr + pc < self.cfg.min_purity * total {
             return NO_DIGIT;
         }
+        // Frequency from the phase advance over one hop: between this window and the previous
+        // one when that one carried the tone too (less leakage), else between the two halves.
+        let use_windows = self.prev_win_energy * 2.0 >= energy + self.prev_energy;
         for k in [r, 4 + c] {
-            let z = cur[k].mul(self.prev[k].conj()).mul(self.advance[k]);
+            let z = if use_windows {
+                win[k].mul(self.prev_win[k].conj()).mul(self.advance[k])
+            } else {
+                cur[k].mul(self.prev[k].conj()).mul(self.advance[k])
+            };
             let dev_hz =
                 z.im.atan2(z.re) * crate::SAMPLE_RATE as f32 / (2.0 * core::f32::consts::PI * SUB as f32);
             let f0 = if k < 4 { ROW_FREQS[k] } else { COL_FREQS[k - 4] };
@@ -583,7 +622,15 @@ impl DtmfDetector {
         (r * 4 + c) as u8
     }
 
-    fn track(&mut self, sym: u8, win_start: u64, win_end: u64) {
+    /// Twist averaged over the candidate's windows: one window's estimate wobbles by about a dB
+    /// with the phase of the other tone's leakage, which changes from window to window.
+    fn twist_ok(&self, sym: u8) -> bool {
+        let (r, c) = ((sym / 4) as usize, 4 + (sym % 4) as usize);
+        let (pr, pc) = (self.psum[r], self.psum[c]);
+        pr <= pc * self.normal_twist && pc <= pr * self.reverse_twist
+    }
+
+    fn track(&mut self, sym: u8, p: &[f32; 8], win_start: u64, win_end: u64) {
         match self.state {
             RxState::Active {
                 digit,
@@ -599,7 +646,12 @@ impl DtmfDetector {
                         misses: 0,
                     };
                 } else if misses + 1 >= RELEASE {
-                    self.emit(digit, DtmfEventKind::End, start, (last_end - start) as u32);
+                    self.emit(
+                        digit,
+                        DtmfEventKind::End,
+                        start,
+                        (last_end.saturating_sub(EDGE).saturating_sub(start)) as u32,
+                    );
                     self.state = RxState::Idle;
                     self.cand = NO_DIGIT;
                     self.cand_count = 0;
@@ -625,12 +677,15 @@ impl DtmfDetector {
         if sym != self.cand {
             self.cand = sym;
             self.cand_count = 0;
-            // A window detects the tone once it covers a good part of it: place the start
-            // a quarter window in.
-            self.cand_start = win_start + SUB as u64 / 2;
+            // The first window that passes starts about 15 samples before the tone.
+            self.cand_start = win_start + EDGE;
+            self.psum = [0.0; 8];
+        }
+        for k in 0..8 {
+            self.psum[k] += p[k];
         }
         self.cand_count += 1;
-        if self.cand_count >= CONFIRM {
+        if self.cand_count >= CONFIRM && self.twist_ok(sym) {
             let start = self.cand_start;
             self.state = RxState::Active {
                 digit: sym,
