@@ -323,6 +323,11 @@ impl SimFxsLine {
     pub fn ring_on(&self) -> bool {
         self.core.ring_on()
     }
+
+    /// The feed as last set (after ring trip, forward active).
+    pub fn feed(&self) -> &LineFeed {
+        self.core.feed()
+    }
 }
 
 impl FxsLine for SimFxsLine {
