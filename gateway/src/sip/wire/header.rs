@@ -1,0 +1,809 @@
+//! Header names (with compact forms) and typed header values: Via, name-addr (From, To, Contact,
+//! Route, Record-Route), CSeq, Content-Type, methods and transports.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+
+use super::error::ValueError;
+use super::params::Params;
+use super::text::{self, is_lws, is_token, is_token_char, trim_lws, trim_lws_start};
+use super::uri::{Host, Uri, parse_host, parse_ip, parse_port};
+
+macro_rules! header_names {
+    ($( $var:ident => $canon:literal $(, $compact:literal)? ; )*) => {
+        /// Header field names known to the stack. Lookup is case-insensitive and maps compact
+        /// forms (`v`, `f`, `t`, `i`, `m`, `l`, `c`, `e`, `s`, `k`, `o`, `u`, `r`, `b`, `x`, ...)
+        /// to the full name. Unknown names are [`HeaderName::Other`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum HeaderName {
+            $( $var, )*
+            /// Any header not listed; compare its text instead.
+            Other,
+        }
+
+        impl HeaderName {
+            /// Canonical (long) name; `""` for `Other`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( HeaderName::$var => $canon, )*
+                    HeaderName::Other => "",
+                }
+            }
+
+            /// Compact form, if the header has one.
+            pub fn compact(self) -> Option<char> {
+                match self {
+                    $( $( HeaderName::$var => Some($compact as char), )? )*
+                    _ => None,
+                }
+            }
+
+            fn from_lower(name: &[u8]) -> HeaderName {
+                $(
+                    if name == const { lower_bytes::<{ $canon.len() }>($canon) }.as_slice() {
+                        return HeaderName::$var;
+                    }
+                )*
+                if name.len() == 1 {
+                    $( $( if name[0] == $compact { return HeaderName::$var; } )? )*
+                }
+                HeaderName::Other
+            }
+        }
+    };
+}
+
+const fn lower_bytes<const N: usize>(s: &str) -> [u8; N] {
+    let b = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = b[i].to_ascii_lowercase();
+        i += 1;
+    }
+    out
+}
+
+header_names! {
+    Via => "Via", b'v';
+    From => "From", b'f';
+    To => "To", b't';
+    CallId => "Call-ID", b'i';
+    CSeq => "CSeq";
+    Contact => "Contact", b'm';
+    MaxForwards => "Max-Forwards";
+    Route => "Route";
+    RecordRoute => "Record-Route";
+    ContentLength => "Content-Length", b'l';
+    ContentType => "Content-Type", b'c';
+    ContentEncoding => "Content-Encoding", b'e';
+    ContentDisposition => "Content-Disposition";
+    ContentLanguage => "Content-Language";
+    Expires => "Expires";
+    MinExpires => "Min-Expires";
+    Supported => "Supported", b'k';
+    Require => "Require";
+    ProxyRequire => "Proxy-Require";
+    Unsupported => "Unsupported";
+    Allow => "Allow";
+    Accept => "Accept";
+    AcceptEncoding => "Accept-Encoding";
+    AcceptLanguage => "Accept-Language";
+    Authorization => "Authorization";
+    ProxyAuthorization => "Proxy-Authorization";
+    WwwAuthenticate => "WWW-Authenticate";
+    ProxyAuthenticate => "Proxy-Authenticate";
+    AuthenticationInfo => "Authentication-Info";
+    Subject => "Subject", b's';
+    Event => "Event", b'o';
+    AllowEvents => "Allow-Events", b'u';
+    SubscriptionState => "Subscription-State";
+    ReferTo => "Refer-To", b'r';
+    ReferredBy => "Referred-By", b'b';
+    Replaces => "Replaces";
+    SessionExpires => "Session-Expires", b'x';
+    MinSe => "Min-SE";
+    RSeq => "RSeq";
+    RAck => "RAck";
+    Identity => "Identity", b'y';
+    AcceptContact => "Accept-Contact", b'a';
+    RejectContact => "Reject-Contact", b'j';
+    RequestDisposition => "Request-Disposition", b'd';
+    UserAgent => "User-Agent";
+    Server => "Server";
+    Warning => "Warning";
+    RetryAfter => "Retry-After";
+    Date => "Date";
+    Timestamp => "Timestamp";
+    Reason => "Reason";
+    PAssertedIdentity => "P-Asserted-Identity";
+    PPreferredIdentity => "P-Preferred-Identity";
+    Privacy => "Privacy";
+    AlertInfo => "Alert-Info";
+    CallInfo => "Call-Info";
+    ErrorInfo => "Error-Info";
+    MimeVersion => "MIME-Version";
+    Organization => "Organization";
+    Priority => "Priority";
+    InReplyTo => "In-Reply-To";
+    ReplyTo => "Reply-To";
+    Path => "Path";
+    ServiceRoute => "Service-Route";
+}
+
+impl HeaderName {
+    /// Classifies a header name (case-insensitive, compact forms included).
+    pub fn from_name(name: &str) -> HeaderName {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > 24 {
+            return HeaderName::Other;
+        }
+        let mut buf = [0u8; 24];
+        for (d, s) in buf.iter_mut().zip(b) {
+            *d = s.to_ascii_lowercase();
+        }
+        HeaderName::from_lower(&buf[..b.len()])
+    }
+
+    /// True when `text` names this header (full or compact form, any case).
+    pub fn matches(self, text: &str) -> bool {
+        self != HeaderName::Other && HeaderName::from_name(text) == self
+    }
+
+    /// Headers whose grammar allows a comma-separated list of values.
+    pub fn is_list(self) -> bool {
+        use HeaderName::*;
+        matches!(
+            self,
+            Via | Contact
+                | Route
+                | RecordRoute
+                | Supported
+                | Require
+                | ProxyRequire
+                | Unsupported
+                | Allow
+                | Accept
+                | AcceptEncoding
+                | AcceptLanguage
+                | AllowEvents
+                | ContentEncoding
+                | ContentLanguage
+                | Warning
+                | PAssertedIdentity
+                | PPreferredIdentity
+                | AlertInfo
+                | CallInfo
+                | ErrorInfo
+                | InReplyTo
+                | Path
+                | ServiceRoute
+                | Privacy
+                | Reason
+                | AcceptContact
+                | RejectContact
+                | RequestDisposition
+        )
+    }
+
+    /// Headers RFC 3261 allows at most once (a second occurrence is a 400).
+    pub fn is_single(self) -> bool {
+        use HeaderName::*;
+        matches!(
+            self,
+            From | To | CallId | CSeq | MaxForwards | ContentLength | ContentType | Expires
+        )
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request method. Methods are case-sensitive: `invite` is an extension method, not INVITE.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method<S = String> {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Register,
+    Prack,
+    Subscribe,
+    Notify,
+    Publish,
+    Info,
+    Refer,
+    Message,
+    Update,
+    /// Any other token.
+    Other(S),
+}
+
+impl<'a> Method<&'a str> {
+    /// Parses a method token.
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        Ok(match s {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "OPTIONS" => Method::Options,
+            "REGISTER" => Method::Register,
+            "PRACK" => Method::Prack,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "PUBLISH" => Method::Publish,
+            "INFO" => Method::Info,
+            "REFER" => Method::Refer,
+            "MESSAGE" => Method::Message,
+            "UPDATE" => Method::Update,
+            _ if is_token(s) => Method::Other(s),
+            _ => return Err(ValueError::BadToken),
+        })
+    }
+}
+
+impl<S: AsRef<str>> Method<S> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Register => "REGISTER",
+            Method::Prack => "PRACK",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Publish => "PUBLISH",
+            Method::Info => "INFO",
+            Method::Refer => "REFER",
+            Method::Message => "MESSAGE",
+            Method::Update => "UPDATE",
+            Method::Other(s) => s.as_ref(),
+        }
+    }
+
+    pub fn to_owned_method(&self) -> Method<String> {
+        match self {
+            Method::Other(s) => Method::Other(s.as_ref().to_string()),
+            Method::Invite => Method::Invite,
+            Method::Ack => Method::Ack,
+            Method::Bye => Method::Bye,
+            Method::Cancel => Method::Cancel,
+            Method::Options => Method::Options,
+            Method::Register => Method::Register,
+            Method::Prack => Method::Prack,
+            Method::Subscribe => Method::Subscribe,
+            Method::Notify => Method::Notify,
+            Method::Publish => Method::Publish,
+            Method::Info => Method::Info,
+            Method::Refer => Method::Refer,
+            Method::Message => Method::Message,
+            Method::Update => Method::Update,
+        }
+    }
+
+    /// Same method regardless of storage.
+    pub fn same<T: AsRef<str>>(&self, o: &Method<T>) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for Method<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Method<String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        Method::parse(s).map(|m| m.to_owned_method())
+    }
+}
+
+/// Via transport (case-insensitive on the wire, emitted upper-case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Transport<S = String> {
+    Udp,
+    Tcp,
+    Tls,
+    Sctp,
+    Ws,
+    Wss,
+    Other(S),
+}
+
+impl<'a> Transport<&'a str> {
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let t = match s.len() {
+            3 if s.eq_ignore_ascii_case("udp") => Transport::Udp,
+            3 if s.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+            3 if s.eq_ignore_ascii_case("tls") => Transport::Tls,
+            4 if s.eq_ignore_ascii_case("sctp") => Transport::Sctp,
+            2 if s.eq_ignore_ascii_case("ws") => Transport::Ws,
+            3 if s.eq_ignore_ascii_case("wss") => Transport::Wss,
+            _ if is_token(s) => Transport::Other(s),
+            _ => return Err(ValueError::BadToken),
+        };
+        Ok(t)
+    }
+}
+
+impl<S: AsRef<str>> Transport<S> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+            Transport::Other(s) => s.as_ref(),
+        }
+    }
+
+    /// Reliable (stream or association) transport.
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+
+    pub fn to_owned_transport(&self) -> Transport<String> {
+        match self {
+            Transport::Udp => Transport::Udp,
+            Transport::Tcp => Transport::Tcp,
+            Transport::Tls => Transport::Tls,
+            Transport::Sctp => Transport::Sctp,
+            Transport::Ws => Transport::Ws,
+            Transport::Wss => Transport::Wss,
+            Transport::Other(s) => Transport::Other(s.as_ref().to_string()),
+        }
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for Transport<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Splits a leading token; returns `(token, rest)`.
+fn take_token(s: &str) -> (&str, &str) {
+    let n = s.bytes().take_while(|&c| is_token_char(c)).count();
+    (&s[..n], &s[n..])
+}
+
+fn expect_slash(s: &str) -> Result<&str, ValueError> {
+    trim_lws_start(s)
+        .strip_prefix('/')
+        .map(trim_lws_start)
+        .ok_or(ValueError::BadProtocol)
+}
+
+/// One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Via<S = String> {
+    /// Protocol name, `SIP`.
+    pub protocol: S,
+    /// Protocol version, `2.0`.
+    pub version: S,
+    pub transport: Transport<S>,
+    /// sent-by host.
+    pub host: Host<S>,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// via-params: `branch`, `received`, `rport`, `maddr`, `ttl`, extensions.
+    pub params: Params<S>,
+}
+
+/// Borrowed Via.
+pub type ViaRef<'a> = Via<&'a str>;
+
+impl<'a> Via<&'a str> {
+    /// Parses one Via value (one element of the comma-separated list).
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
+        if s.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        let (protocol, r) = take_token(s);
+        let (version, r) = take_token(expect_slash(r)?);
+        let (transport, r) = take_token(expect_slash(r)?);
+        if protocol.is_empty() || version.is_empty() || transport.is_empty() {
+            return Err(ValueError::BadProtocol);
+        }
+        let transport = Transport::parse(transport)?;
+        let r2 = trim_lws_start(r);
+        if r2.len() == r.len() {
+            return Err(ValueError::BadSentBy);
+        }
+        let (sent_by, params) = match r2.find(';') {
+            Some(i) => (trim_lws(&r2[..i]), Some(&r2[i + 1..])),
+            None => (trim_lws(r2), None),
+        };
+        // sent-by = host [ COLON port ], COLON may carry LWS.
+        let (host_s, port_s) = if sent_by.starts_with('[') {
+            match sent_by.find(']') {
+                Some(i) => (&sent_by[..=i], trim_lws_start(&sent_by[i + 1..])),
+                None => return Err(ValueError::BadSentBy),
+            }
+        } else {
+            let n = sent_by.bytes().take_while(|&c| c != b':' && !is_lws(c)).count();
+            (&sent_by[..n], trim_lws_start(&sent_by[n..]))
+        };
+        let host = parse_host(host_s).map_err(|_| ValueError::BadSentBy)?;
+        let port = if port_s.is_empty() {
+            None
+        } else {
+            let p = port_s.strip_prefix(':').ok_or(ValueError::BadSentBy)?;
+            Some(parse_port(trim_lws_start(p)).ok_or(ValueError::BadSentBy)?)
+        };
+        if params.is_some_and(|p| trim_lws(p).is_empty()) {
+            return Err(ValueError::BadParam);
+        }
+        let params = Params::from_raw(params.unwrap_or(""));
+        params.validate_generic()?;
+        for (n, v) in params.iter() {
+            let ok = if n.eq_ignore_ascii_case("branch") {
+                v.is_some_and(is_token)
+            } else if n.eq_ignore_ascii_case("ttl") {
+                v.and_then(text::parse_u32).is_some_and(|t| t <= 255)
+            } else if n.eq_ignore_ascii_case("received") {
+                v.and_then(parse_ip).is_some()
+            } else if n.eq_ignore_ascii_case("rport") {
+                v.is_none_or(|p| parse_port(p).is_some())
+            } else if n.eq_ignore_ascii_case("maddr") {
+                v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some())
+            } else {
+                true
+            };
+            if !ok {
+                return Err(ValueError::BadParamValue);
+            }
+        }
+        Ok(Via {
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params,
+        })
+    }
+}
+
+impl<S: AsRef<str>> Via<S> {
+    /// `branch` parameter.
+    pub fn branch(&self) -> Option<&str> {
+        self.params.get("branch")
+    }
+
+    /// `received` parameter as an address (IPv6 with or without `[]`).
+    pub fn received(&self) -> Option<IpAddr> {
+        self.params.get("received").and_then(parse_ip)
+    }
+
+    /// `rport`: `None` absent, `Some(None)` present without value (request asks for it),
+    /// `Some(Some(p))` filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params.param("rport").map(|v| v.and_then(parse_port))
+    }
+
+    pub fn maddr(&self) -> Option<&str> {
+        self.params.get("maddr")
+    }
+
+    pub fn ttl(&self) -> Option<u8> {
+        self.params
+            .get("ttl")
+            .and_then(text::parse_u32)
+            .and_then(|t| u8::try_from(t).ok())
+    }
+
+    /// RFC 3261 branch (starts with the magic cookie `z9hG4bK`).
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch().is_some_and(|b| b.starts_with("z9hG4bK"))
+    }
+
+    pub fn to_owned_via(&self) -> Via<String> {
+        Via {
+            protocol: self.protocol.as_ref().to_string(),
+            version: self.version.as_ref().to_string(),
+            transport: self.transport.to_owned_transport(),
+            host: self.host.to_owned_host(),
+            port: self.port,
+            params: self.params.to_owned_params(),
+        }
+    }
+}
+
+impl Via<String> {
+    /// `SIP/2.0/<transport> host[:port];branch=<branch>`.
+    pub fn new(transport: Transport<String>, host: Host<String>, port: Option<u16>, branch: &str) -> Self {
+        let mut params = Params::default();
+        params.push("branch", Some(branch));
+        Via {
+            protocol: "SIP".into(),
+            version: "2.0".into(),
+            transport,
+            host,
+            port,
+            params,
+        }
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for Via<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{} {}",
+            self.protocol.as_ref(),
+            self.version.as_ref(),
+            self.transport,
+            self.host
+        )?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        write!(f, "{}", self.params)
+    }
+}
+
+/// `name-addr` or `addr-spec` with header parameters: the value of From, To, Contact, Route,
+/// Record-Route, Refer-To, P-Asserted-Identity...
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NameAddr<S = String> {
+    /// Display name: the inside of the quoted string (quoted-pair escapes kept), or the token
+    /// sequence of an unquoted name. Always emitted quoted.
+    pub display: Option<S>,
+    pub uri: Uri<S>,
+    /// Header parameters after the URI (`tag`, `expires`, `q`, ...).
+    pub params: Params<S>,
+}
+
+/// Borrowed name-addr.
+pub type NameAddrRef<'a> = NameAddr<&'a str>;
+
+impl<'a> NameAddr<&'a str> {
+    /// Parses `[display-name] <URI> *(;param)` or `addr-spec *(;param)`.
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
+        let b = s.as_bytes();
+        if b.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        let (display, rest) = if b[0] == b'"' {
+            let end = text::quoted_end(b).ok_or(ValueError::UnterminatedQuote)?;
+            let rest = trim_lws_start(&s[end..]);
+            if !rest.starts_with('<') {
+                return Err(ValueError::BadAngle);
+            }
+            (Some(&s[1..end - 1]), rest)
+        } else if let Some(lt) = memchr::memchr(b'<', b) {
+            let d = trim_lws(&s[..lt]);
+            if !d.bytes().all(|c| is_token_char(c) || is_lws(c)) {
+                return Err(ValueError::BadDisplayName);
+            }
+            (if d.is_empty() { None } else { Some(d) }, &s[lt..])
+        } else {
+            // addr-spec: the URI ends at the first ';' or whitespace (RFC 3261 20.10).
+            let n = b.iter().position(|&c| c == b';' || is_lws(c)).unwrap_or(b.len());
+            let uri = Uri::parse(&s[..n])?;
+            if matches!(&uri, Uri::Sip(u) if u.headers.is_some()) {
+                return Err(ValueError::UriNeedsAngle);
+            }
+            let params = header_params(&s[n..])?;
+            return Ok(NameAddr {
+                display: None,
+                uri,
+                params,
+            });
+        };
+        let gt = memchr::memchr(b'>', rest.as_bytes()).ok_or(ValueError::BadAngle)?;
+        let uri = Uri::parse(&rest[1..gt])?;
+        let params = header_params(&rest[gt + 1..])?;
+        Ok(NameAddr { display, uri, params })
+    }
+}
+
+/// Parses `*( SEMI generic-param )` (possibly with leading LWS).
+fn header_params(s: &str) -> Result<Params<&str>, ValueError> {
+    let s = trim_lws_start(s);
+    if s.is_empty() {
+        return Ok(Params::from_raw(""));
+    }
+    let raw = s.strip_prefix(';').ok_or(ValueError::TrailingGarbage)?;
+    if trim_lws(raw).is_empty() {
+        return Err(ValueError::BadParam);
+    }
+    let p = Params::from_raw(raw);
+    p.validate_generic()?;
+    Ok(p)
+}
+
+impl<S: AsRef<str>> NameAddr<S> {
+    /// `tag` parameter.
+    pub fn tag(&self) -> Option<&str> {
+        self.params.get("tag")
+    }
+
+    /// Display name with quoted-pair escapes removed.
+    pub fn display_name(&self) -> Option<Cow<'_, str>> {
+        self.display.as_ref().map(|d| text::unquote(d.as_ref()))
+    }
+
+    pub fn to_owned_name_addr(&self) -> NameAddr<String> {
+        NameAddr {
+            display: self.display.as_ref().map(|d| d.as_ref().to_string()),
+            uri: self.uri.to_owned_uri(),
+            params: self.params.to_owned_params(),
+        }
+    }
+
+    /// Contact `expires` parameter.
+    pub fn expires(&self) -> Option<u32> {
+        self.params.get("expires").and_then(text::parse_u32)
+    }
+}
+
+impl NameAddr<String> {
+    /// `<uri>` without display name or parameters.
+    pub fn new(uri: Uri<String>) -> Self {
+        NameAddr {
+            display: None,
+            uri,
+            params: Params::default(),
+        }
+    }
+
+    /// Sets the `tag` parameter.
+    pub fn with_tag(mut self, tag: &str) -> Self {
+        self.params.set("tag", Some(tag));
+        self
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for NameAddr<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.display {
+            write!(f, "\"{}\" ", d.as_ref())?;
+        }
+        write!(f, "<{}>{}", self.uri, self.params)
+    }
+}
+
+/// `CSeq: <number> <method>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CSeq<S = String> {
+    pub seq: u32,
+    pub method: Method<S>,
+}
+
+impl<'a> CSeq<&'a str> {
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
+        let n = s.bytes().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return Err(ValueError::BadNumber);
+        }
+        let seq = text::parse_u32(&s[..n]).ok_or(ValueError::NumberTooLarge)?;
+        let rest = &s[n..];
+        let m = trim_lws_start(rest);
+        if m.len() == rest.len() {
+            return Err(ValueError::BadNumber);
+        }
+        Ok(CSeq {
+            seq,
+            method: Method::parse(m)?,
+        })
+    }
+}
+
+impl<S: AsRef<str>> CSeq<S> {
+    pub fn to_owned_cseq(&self) -> CSeq<String> {
+        CSeq {
+            seq: self.seq,
+            method: self.method.to_owned_method(),
+        }
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for CSeq<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.seq, self.method)
+    }
+}
+
+/// `Content-Type: type/subtype;params`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContentType<S = String> {
+    pub mtype: S,
+    pub subtype: S,
+    pub params: Params<S>,
+}
+
+impl<'a> ContentType<&'a str> {
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
+        let (head, params) = match text::find_unquoted(s, b';') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        let (t, st) = head.split_once('/').ok_or(ValueError::BadToken)?;
+        let (mtype, subtype) = (trim_lws(t), trim_lws(st));
+        if !is_token(mtype) || !is_token(subtype) {
+            return Err(ValueError::BadToken);
+        }
+        if params.is_some_and(|p| trim_lws(p).is_empty()) {
+            return Err(ValueError::BadParam);
+        }
+        let params = Params::from_raw(params.unwrap_or(""));
+        params.validate_generic()?;
+        Ok(ContentType {
+            mtype,
+            subtype,
+            params,
+        })
+    }
+}
+
+impl<S: AsRef<str>> ContentType<S> {
+    /// Case-insensitive `type/subtype` check, e.g. `is("application", "sdp")`.
+    pub fn is(&self, mtype: &str, subtype: &str) -> bool {
+        self.mtype.as_ref().eq_ignore_ascii_case(mtype) && self.subtype.as_ref().eq_ignore_ascii_case(subtype)
+    }
+
+    /// `boundary` parameter of multipart types, quotes removed.
+    pub fn boundary(&self) -> Option<&str> {
+        self.params.get("boundary")
+    }
+
+    pub fn to_owned_content_type(&self) -> ContentType<String> {
+        ContentType {
+            mtype: self.mtype.as_ref().to_string(),
+            subtype: self.subtype.as_ref().to_string(),
+            params: self.params.to_owned_params(),
+        }
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for ContentType<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}{}",
+            self.mtype.as_ref(),
+            self.subtype.as_ref(),
+            self.params
+        )
+    }
+}
+
+/// Validates a Call-ID: `word ["@" word]`, visible ASCII without spaces.
+pub fn check_call_id(s: &str) -> Result<&str, ValueError> {
+    let s = trim_lws(s);
+    if s.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if s.bytes().all(|c| (0x21..0x7f).contains(&c)) {
+        Ok(s)
+    } else {
+        Err(ValueError::BadCallId)
+    }
+}
+
+/// Parses a decimal scalar (Max-Forwards, Expires, Content-Length...).
+pub fn parse_scalar(s: &str) -> Result<u32, ValueError> {
+    let s = trim_lws(s);
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ValueError::BadNumber);
+    }
+    text::parse_u32(s).ok_or(ValueError::NumberTooLarge)
+}

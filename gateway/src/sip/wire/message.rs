@@ -1,0 +1,664 @@
+//! The borrowed message view [`SipMsg`]: one pass over the input, no copies of text, and
+//! Content-Length framing for datagrams and streams.
+
+use memchr::memchr;
+use smallvec::SmallVec;
+
+use super::error::{ErrorKind, ParseError, ValueError};
+use super::header::{CSeq, ContentType, HeaderName, Method, NameAddr, Via, check_call_id, parse_scalar};
+use super::text::{CommaSplit, is_token, trim_lws};
+use super::uri::Uri;
+
+/// Largest header section accepted from a stream before giving up on finding its end.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Request line: method and Request-URI (the version is always SIP/2.0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine<S = String> {
+    pub method: Method<S>,
+    pub uri: Uri<S>,
+}
+
+/// Status line: code and reason phrase (possibly empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine<S = String> {
+    pub code: u16,
+    pub reason: S,
+}
+
+/// First line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine<S = String> {
+    Request(RequestLine<S>),
+    Response(StatusLine<S>),
+}
+
+impl<S: AsRef<str>> StartLine<S> {
+    pub fn to_owned_start(&self) -> StartLine<String> {
+        match self {
+            StartLine::Request(r) => StartLine::Request(RequestLine {
+                method: r.method.to_owned_method(),
+                uri: r.uri.to_owned_uri(),
+            }),
+            StartLine::Response(s) => StartLine::Response(StatusLine {
+                code: s.code,
+                reason: s.reason.as_ref().to_string(),
+            }),
+        }
+    }
+}
+
+/// One header field as it appears: classified name, name text, value with surrounding LWS
+/// removed (folds inside the value are kept; value parsers treat them as LWS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawHeader<'a> {
+    pub name: HeaderName,
+    pub name_text: &'a str,
+    pub value: &'a str,
+    /// Byte offset of the header line in the input.
+    pub offset: u32,
+}
+
+impl RawHeader<'_> {
+    /// True when this header is `name` (full or compact form, any case).
+    pub fn is(&self, name: &str) -> bool {
+        match HeaderName::from_name(name) {
+            HeaderName::Other => self.name_text.eq_ignore_ascii_case(name),
+            n => n == self.name,
+        }
+    }
+}
+
+/// Result of stream framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A complete message occupies the first `len` bytes.
+    Complete(usize),
+    /// More bytes are needed; `needed` is the total message length once the header section is
+    /// complete (from Content-Length).
+    Incomplete { needed: Option<usize> },
+    /// The buffer starts with `len` bytes of CR/LF: a keep-alive ping/pong (RFC 5626 3.5.1) or
+    /// padding before a message; consume them.
+    KeepAlive(usize),
+}
+
+/// Where a header section ends: the empty line at `end`, body from `body`.
+fn find_header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut pos = from;
+    loop {
+        let nl = pos + memchr(b'\n', &b[pos..])?;
+        let next = nl + 1;
+        match b.get(next) {
+            Some(b'\n') => return Some((next, next + 1)),
+            Some(b'\r') if b.get(next + 1) == Some(&b'\n') => return Some((next, next + 2)),
+            _ => pos = next,
+        }
+    }
+}
+
+/// A header line found by [`header_lines`]: name and raw value ranges (absolute offsets).
+struct LineSpan {
+    start: usize,
+    name_end: usize,
+    value: (usize, usize),
+}
+
+/// Splits a header section (after the start line) into header fields, joining folded lines.
+fn header_lines(
+    b: &[u8],
+    from: usize,
+    end: usize,
+    mut f: impl FnMut(LineSpan) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let mut pos = from;
+    let mut cur: Option<LineSpan> = None;
+    while pos < end {
+        let nl = memchr(b'\n', &b[pos..end]).map_or(end, |n| pos + n);
+        let mut le = nl;
+        if le > pos && b[le - 1] == b'\r' {
+            le -= 1;
+        }
+        if matches!(b[pos], b' ' | b'\t') {
+            match cur.as_mut() {
+                Some(c) => c.value.1 = le,
+                None => return Err(ParseError::new(ErrorKind::BadHeaderLine, pos)),
+            }
+        } else {
+            if let Some(c) = cur.take() {
+                f(c)?;
+            }
+            let colon = memchr(b':', &b[pos..le])
+                .map(|c| pos + c)
+                .ok_or(ParseError::new(ErrorKind::BadHeaderLine, pos))?;
+            let mut ne = colon;
+            while ne > pos && matches!(b[ne - 1], b' ' | b'\t') {
+                ne -= 1;
+            }
+            if ne == pos {
+                return Err(ParseError::new(ErrorKind::BadHeaderLine, pos));
+            }
+            cur = Some(LineSpan {
+                start: pos,
+                name_end: ne,
+                value: (colon + 1, le),
+            });
+        }
+        pos = nl + 1;
+    }
+    if let Some(c) = cur {
+        f(c)?;
+    }
+    Ok(())
+}
+
+fn leading_crlf(b: &[u8]) -> usize {
+    b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count()
+}
+
+/// Stream framing (TCP/TLS): how long is the message at the start of `buf`?
+/// Content-Length is mandatory on streams; a missing one counts as 0 (RFC 3261 18.3).
+pub fn frame(buf: &[u8]) -> Result<Framing, ParseError> {
+    let lead = leading_crlf(buf);
+    if lead > 0 {
+        return Ok(Framing::KeepAlive(lead));
+    }
+    let Some((_, body)) = find_header_end(buf, 0) else {
+        if buf.len() > MAX_HEADER_BYTES {
+            return Err(ParseError::new(ErrorKind::UnterminatedHeaders, 0));
+        }
+        return Ok(Framing::Incomplete { needed: None });
+    };
+    let first = memchr(b'\n', buf).map_or(body, |n| n + 1);
+    let mut cl: Option<usize> = None;
+    header_lines(buf, first, body, |sp| {
+        let name = std::str::from_utf8(&buf[sp.start..sp.name_end]).unwrap_or("");
+        if HeaderName::from_name(name) == HeaderName::ContentLength {
+            if cl.is_some() {
+                return Err(ParseError::header(
+                    ErrorKind::DuplicateHeader,
+                    HeaderName::ContentLength,
+                    sp.start,
+                ));
+            }
+            let v = std::str::from_utf8(&buf[sp.value.0..sp.value.1]).unwrap_or("x");
+            let n = parse_scalar(v).map_err(|_| {
+                ParseError::header(ErrorKind::BadContentLength, HeaderName::ContentLength, sp.start)
+            })?;
+            cl = Some(n as usize);
+        }
+        Ok(())
+    })?;
+    let total = body + cl.unwrap_or(0);
+    Ok(if buf.len() >= total {
+        Framing::Complete(total)
+    } else {
+        Framing::Incomplete { needed: Some(total) }
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Datagram,
+    Stream,
+}
+
+/// A parsed SIP message borrowing from its input buffer.
+///
+/// Parsing validates the start line and every header the stack interprets (Via, From, To,
+/// Call-ID, CSeq, Max-Forwards, Content-Length, Content-Type, Contact, Route, Record-Route), so
+/// the typed accessors cannot fail. Other headers are kept raw and parsed on demand.
+#[derive(Debug, Clone)]
+pub struct SipMsg<'a> {
+    start: StartLine<&'a str>,
+    headers: SmallVec<[RawHeader<'a>; 20]>,
+    body: &'a [u8],
+    via: Via<&'a str>,
+    from: NameAddr<&'a str>,
+    to: NameAddr<&'a str>,
+    call_id: &'a str,
+    cseq: CSeq<&'a str>,
+    max_forwards: Option<u32>,
+    content_length: Option<u32>,
+    content_type: Option<ContentType<&'a str>>,
+    len: usize,
+}
+
+struct Core<'a> {
+    via: Option<Via<&'a str>>,
+    from: Option<NameAddr<&'a str>>,
+    to: Option<NameAddr<&'a str>>,
+    call_id: Option<&'a str>,
+    cseq: Option<CSeq<&'a str>>,
+    max_forwards: Option<u32>,
+    content_length: Option<u32>,
+    content_type: Option<ContentType<&'a str>>,
+    seen: u16,
+}
+
+fn single_bit(n: HeaderName) -> u16 {
+    match n {
+        HeaderName::From => 1,
+        HeaderName::To => 2,
+        HeaderName::CallId => 4,
+        HeaderName::CSeq => 8,
+        HeaderName::MaxForwards => 16,
+        HeaderName::ContentLength => 32,
+        HeaderName::ContentType => 64,
+        HeaderName::Expires => 128,
+        _ => 0,
+    }
+}
+
+fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
+    let b = v.as_bytes();
+    if b.len() == 7 && b[..4].eq_ignore_ascii_case(b"SIP/") && &b[4..] == b"2.0" {
+        return Ok(());
+    }
+    let well_formed = b.len() > 4
+        && b[..4].eq_ignore_ascii_case(b"SIP/")
+        && v[4..].split_once('.').is_some_and(|(a, c)| {
+            !a.is_empty() && !c.is_empty() && a.bytes().chain(c.bytes()).all(|x| x.is_ascii_digit())
+        });
+    Err(ParseError::new(
+        if well_formed {
+            ErrorKind::UnsupportedVersion
+        } else {
+            ErrorKind::BadVersion
+        },
+        at,
+    ))
+}
+
+/// Parses a start line at absolute offset `at`.
+pub(crate) fn parse_start_line(line: &str, at: usize) -> Result<StartLine<&str>, ParseError> {
+    let b = line.as_bytes();
+    if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
+        let sp = memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?;
+        check_version(&line[..sp], at)?;
+        let rest = &line[sp + 1..];
+        let rb = rest.as_bytes();
+        let bad = ParseError::new(ErrorKind::BadStatusCode, at + sp + 1);
+        if rb.len() < 3 || !rb[..3].iter().all(u8::is_ascii_digit) || rb.get(3).is_some_and(|&c| c != b' ') {
+            return Err(bad);
+        }
+        let code = rest[..3].parse::<u16>().map_err(|_| bad)?;
+        if !(100..=699).contains(&code) {
+            return Err(bad);
+        }
+        let reason = rest.get(4..).unwrap_or("");
+        return Ok(StartLine::Response(StatusLine { code, reason }));
+    }
+    let sp1 = memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?;
+    let sp2 = memchr::memrchr(b' ', b).unwrap_or(sp1);
+    if sp1 == sp2 {
+        return Err(ParseError::new(ErrorKind::BadStartLine, at));
+    }
+    let method = Method::parse(&line[..sp1]).map_err(|_| ParseError::new(ErrorKind::BadMethod, at))?;
+    let uri_s = &line[sp1 + 1..sp2];
+    if uri_s.is_empty() || uri_s.bytes().any(|c| c == b' ' || c == b'\t') {
+        return Err(ParseError::new(ErrorKind::BadStartLine, at + sp1 + 1));
+    }
+    check_version(&line[sp2 + 1..], at + sp2 + 1)?;
+    let uri = Uri::parse(uri_s).map_err(|e| ParseError::new(ErrorKind::BadRequestUri(e), at + sp1 + 1))?;
+    if matches!(&uri, Uri::Sip(u) if u.headers.is_some()) {
+        return Err(ParseError::new(ErrorKind::RequestUriHeaders, at + sp1 + 1));
+    }
+    Ok(StartLine::Request(RequestLine { method, uri }))
+}
+
+impl<'a> SipMsg<'a> {
+    /// Parses one UDP datagram. Bytes after Content-Length are discarded (RFC 3261 18.3, see
+    /// [`SipMsg::trailing`]); a body shorter than Content-Length is an error; without
+    /// Content-Length the body runs to the end of the datagram.
+    pub fn parse_datagram(buf: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_mode(buf, Mode::Datagram)
+    }
+
+    /// Parses the message at the start of a stream buffer. Returns the message and the number of
+    /// bytes it occupies (leading CR/LF keep-alives included); `ErrorKind::Incomplete` when more
+    /// bytes are needed.
+    pub fn parse_stream(buf: &'a [u8]) -> Result<(Self, usize), ParseError> {
+        let m = Self::parse_mode(buf, Mode::Stream)?;
+        let n = m.len;
+        Ok((m, n))
+    }
+
+    fn parse_mode(buf: &'a [u8], mode: Mode) -> Result<Self, ParseError> {
+        let start = leading_crlf(buf);
+        if start == buf.len() {
+            return Err(ParseError::new(
+                if mode == Mode::Stream {
+                    ErrorKind::Incomplete { needed: None }
+                } else {
+                    ErrorKind::Empty
+                },
+                0,
+            ));
+        }
+        let (hdr_end, body_start) = match find_header_end(buf, start) {
+            Some(x) => x,
+            None if mode == Mode::Datagram && buf.last() == Some(&b'\n') => (buf.len(), buf.len()),
+            None if mode == Mode::Datagram => {
+                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()));
+            }
+            None if buf.len() > MAX_HEADER_BYTES => {
+                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, start));
+            }
+            None => return Err(ParseError::new(ErrorKind::Incomplete { needed: None }, buf.len())),
+        };
+        let block = std::str::from_utf8(&buf[..hdr_end])
+            .map_err(|e| ParseError::new(ErrorKind::BadUtf8, e.valid_up_to()))?;
+        let bb = block.as_bytes();
+        let first_nl = memchr(b'\n', &bb[start..]).map_or(hdr_end, |n| start + n);
+        let mut sl_end = first_nl;
+        if sl_end > start && bb[sl_end - 1] == b'\r' {
+            sl_end -= 1;
+        }
+        let start_line = parse_start_line(&block[start..sl_end], start)?;
+
+        let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::new();
+        let mut core = Core {
+            via: None,
+            from: None,
+            to: None,
+            call_id: None,
+            cseq: None,
+            max_forwards: None,
+            content_length: None,
+            content_type: None,
+            seen: 0,
+        };
+        header_lines(bb, (first_nl + 1).min(hdr_end), hdr_end, |sp| {
+            let name_text = &block[sp.start..sp.name_end];
+            if !is_token(name_text) {
+                return Err(ParseError::new(ErrorKind::BadHeaderLine, sp.start));
+            }
+            let name = HeaderName::from_name(name_text);
+            let value = trim_lws(&block[sp.value.0..sp.value.1]);
+            let h = RawHeader {
+                name,
+                name_text,
+                value,
+                offset: sp.start as u32,
+            };
+            interpret(&mut core, &h, sp.start)?;
+            headers.push(h);
+            Ok(())
+        })?;
+
+        let missing = |n| ParseError::header(ErrorKind::MissingHeader, n, start);
+        let via = core.via.ok_or_else(|| missing(HeaderName::Via))?;
+        let from = core.from.ok_or_else(|| missing(HeaderName::From))?;
+        let to = core.to.ok_or_else(|| missing(HeaderName::To))?;
+        let call_id = core.call_id.ok_or_else(|| missing(HeaderName::CallId))?;
+        let cseq = core.cseq.ok_or_else(|| missing(HeaderName::CSeq))?;
+        if let StartLine::Request(r) = &start_line
+            && !r.method.same(&cseq.method)
+        {
+            let at = headers
+                .iter()
+                .find(|h| h.name == HeaderName::CSeq)
+                .map_or(start, |h| h.offset as usize);
+            return Err(ParseError::header(
+                ErrorKind::CSeqMethodMismatch,
+                HeaderName::CSeq,
+                at,
+            ));
+        }
+
+        let avail = buf.len() - body_start;
+        let (body_len, len) = match (core.content_length, mode) {
+            (Some(cl), _) => {
+                let cl = cl as usize;
+                if cl > avail {
+                    if mode == Mode::Stream {
+                        return Err(ParseError::new(
+                            ErrorKind::Incomplete {
+                                needed: Some(body_start + cl),
+                            },
+                            buf.len(),
+                        ));
+                    }
+                    return Err(ParseError::header(
+                        ErrorKind::BodyTooShort {
+                            declared: cl,
+                            available: avail,
+                        },
+                        HeaderName::ContentLength,
+                        body_start,
+                    ));
+                }
+                (cl, body_start + cl)
+            }
+            (None, Mode::Datagram) => (avail, buf.len()),
+            (None, Mode::Stream) => (0, body_start),
+        };
+        Ok(SipMsg {
+            start: start_line,
+            headers,
+            body: &buf[body_start..body_start + body_len],
+            via,
+            from,
+            to,
+            call_id,
+            cseq,
+            max_forwards: core.max_forwards,
+            content_length: core.content_length,
+            content_type: core.content_type,
+            len,
+        })
+    }
+}
+
+/// Validates and records the headers the stack interprets.
+fn interpret<'a>(core: &mut Core<'a>, h: &RawHeader<'a>, at: usize) -> Result<(), ParseError> {
+    let name = h.name;
+    let bit = single_bit(name);
+    if bit != 0 {
+        if core.seen & bit != 0 {
+            return Err(ParseError::header(ErrorKind::DuplicateHeader, name, at));
+        }
+        core.seen |= bit;
+    }
+    let bad = |e: ValueError| ParseError::header(ErrorKind::BadHeader(e), name, at);
+    let v = h.value;
+    match name {
+        HeaderName::Via => {
+            for item in CommaSplit::new(v) {
+                if item.is_empty() {
+                    return Err(bad(ValueError::EmptyItem));
+                }
+                let via = Via::parse(item).map_err(bad)?;
+                if core.via.is_none() {
+                    core.via = Some(via);
+                }
+            }
+        }
+        HeaderName::From => core.from = Some(NameAddr::parse(v).map_err(bad)?),
+        HeaderName::To => core.to = Some(NameAddr::parse(v).map_err(bad)?),
+        HeaderName::CallId => core.call_id = Some(check_call_id(v).map_err(bad)?),
+        HeaderName::CSeq => core.cseq = Some(CSeq::parse(v).map_err(bad)?),
+        HeaderName::MaxForwards => core.max_forwards = Some(parse_scalar(v).map_err(bad)?),
+        HeaderName::ContentLength => {
+            core.content_length =
+                Some(parse_scalar(v).map_err(|_| ParseError::header(ErrorKind::BadContentLength, name, at))?)
+        }
+        HeaderName::ContentType => core.content_type = Some(ContentType::parse(v).map_err(bad)?),
+        HeaderName::Contact if v == "*" => {}
+        HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute => {
+            for item in CommaSplit::new(v) {
+                if item.is_empty() {
+                    return Err(bad(ValueError::EmptyItem));
+                }
+                NameAddr::parse(item).map_err(bad)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl<'a> SipMsg<'a> {
+    pub fn start_line(&self) -> &StartLine<&'a str> {
+        &self.start
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request(_))
+    }
+
+    /// Request method (`None` for responses).
+    pub fn method(&self) -> Option<&Method<&'a str>> {
+        match &self.start {
+            StartLine::Request(r) => Some(&r.method),
+            StartLine::Response(_) => None,
+        }
+    }
+
+    /// Request-URI (`None` for responses).
+    pub fn request_uri(&self) -> Option<&Uri<&'a str>> {
+        match &self.start {
+            StartLine::Request(r) => Some(&r.uri),
+            StartLine::Response(_) => None,
+        }
+    }
+
+    /// Status code (`None` for requests).
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response(s) => Some(s.code),
+            StartLine::Request(_) => None,
+        }
+    }
+
+    /// Reason phrase (`None` for requests).
+    pub fn reason(&self) -> Option<&'a str> {
+        match &self.start {
+            StartLine::Response(s) => Some(s.reason),
+            StartLine::Request(_) => None,
+        }
+    }
+
+    /// The topmost Via value.
+    pub fn top_via(&self) -> &Via<&'a str> {
+        &self.via
+    }
+
+    /// Every Via value, top first, across all Via header lines.
+    pub fn vias(&self) -> impl Iterator<Item = Via<&'a str>> + '_ {
+        self.values(HeaderName::Via).filter_map(|v| Via::parse(v).ok())
+    }
+
+    pub fn from(&self) -> &NameAddr<&'a str> {
+        &self.from
+    }
+
+    pub fn to(&self) -> &NameAddr<&'a str> {
+        &self.to
+    }
+
+    pub fn call_id(&self) -> &'a str {
+        self.call_id
+    }
+
+    pub fn cseq(&self) -> &CSeq<&'a str> {
+        &self.cseq
+    }
+
+    pub fn max_forwards(&self) -> Option<u32> {
+        self.max_forwards
+    }
+
+    /// Content-Length as declared (`None` when absent).
+    pub fn content_length(&self) -> Option<u32> {
+        self.content_length
+    }
+
+    pub fn content_type(&self) -> Option<&ContentType<&'a str>> {
+        self.content_type.as_ref()
+    }
+
+    /// Contact values (empty for `Contact: *`, see [`SipMsg::contact_is_star`]).
+    pub fn contacts(&self) -> impl Iterator<Item = NameAddr<&'a str>> + '_ {
+        self.values(HeaderName::Contact)
+            .filter_map(|v| NameAddr::parse(v).ok())
+    }
+
+    /// `Contact: *` (REGISTER removing all bindings).
+    pub fn contact_is_star(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|h| h.name == HeaderName::Contact && h.value == "*")
+    }
+
+    /// Route values in order.
+    pub fn routes(&self) -> impl Iterator<Item = NameAddr<&'a str>> + '_ {
+        self.values(HeaderName::Route)
+            .filter_map(|v| NameAddr::parse(v).ok())
+    }
+
+    /// Record-Route values in order.
+    pub fn record_routes(&self) -> impl Iterator<Item = NameAddr<&'a str>> + '_ {
+        self.values(HeaderName::RecordRoute)
+            .filter_map(|v| NameAddr::parse(v).ok())
+    }
+
+    /// Expires header value.
+    pub fn expires(&self) -> Option<u32> {
+        self.header_by(HeaderName::Expires)
+            .and_then(|v| parse_scalar(v).ok())
+    }
+
+    /// The body (exactly Content-Length bytes when declared).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// All header fields in order.
+    pub fn headers(&self) -> &[RawHeader<'a>] {
+        &self.headers
+    }
+
+    /// First value of a header by name (case-insensitive, compact forms accepted), e.g.
+    /// `msg.header("Subject")`, `msg.header("s")`, `msg.header("X-Custom")`.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers_named(name).next()
+    }
+
+    /// Every header line called `name`, in order (whole field values, not comma-split).
+    pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        let known = HeaderName::from_name(name);
+        self.headers.iter().filter_map(move |h| {
+            let hit = match known {
+                HeaderName::Other => h.name == HeaderName::Other && h.name_text.eq_ignore_ascii_case(name),
+                k => h.name == k,
+            };
+            hit.then_some(h.value)
+        })
+    }
+
+    /// First field value of a known header.
+    pub fn header_by(&self, name: HeaderName) -> Option<&'a str> {
+        self.headers.iter().find(|h| h.name == name).map(|h| h.value)
+    }
+
+    /// Every comma-separated value of a known header across all its lines.
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
+        self.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .flat_map(|h| CommaSplit::new(h.value))
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Comma-separated tokens of a header such as Require, Supported, Allow.
+    pub fn tokens(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
+        self.values(name)
+    }
+
+    /// Bytes the message occupied in its buffer (stream framing), or the bytes used from a
+    /// datagram (excluding discarded trailing octets).
+    pub fn wire_len(&self) -> usize {
+        self.len
+    }
+}

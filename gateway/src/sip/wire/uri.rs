@@ -1,0 +1,588 @@
+//! URIs: `sip:`/`sips:` (RFC 3261 19.1), `tel:` (RFC 3966) and any other absolute URI kept opaque.
+//!
+//! Components are stored as they appear on the wire (still `%`-escaped); [`unescape`] decodes
+//! them and [`SipUri::rfc_eq`] compares per RFC 3261 19.1.4.
+//!
+//! [`unescape`]: super::text::unescape
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::error::UriError;
+use super::params::Params;
+use super::text::{self, check_escaped, eq_unescaped, eq_unescaped_nocase, is_unreserved};
+
+/// A host: domain name or IP literal. Domain names compare case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host<S = String> {
+    Domain(S),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl<S: AsRef<str>> Host<S> {
+    pub fn to_owned_host(&self) -> Host<String> {
+        match self {
+            Host::Domain(d) => Host::Domain(d.as_ref().to_string()),
+            Host::V4(a) => Host::V4(*a),
+            Host::V6(a) => Host::V6(*a),
+        }
+    }
+
+    /// The IP address for IP literals.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Domain(_) => None,
+            Host::V4(a) => Some(IpAddr::V4(*a)),
+            Host::V6(a) => Some(IpAddr::V6(*a)),
+        }
+    }
+
+    /// Domain names case-insensitively, IP literals by value.
+    pub fn eq_host<T: AsRef<str>>(&self, other: &Host<T>) -> bool {
+        match (self, other) {
+            (Host::Domain(a), Host::Domain(b)) => eq_unescaped_nocase(a.as_ref(), b.as_ref()),
+            (Host::V4(a), Host::V4(b)) => a == b,
+            (Host::V6(a), Host::V6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl From<IpAddr> for Host<String> {
+    fn from(a: IpAddr) -> Self {
+        match a {
+            IpAddr::V4(a) => Host::V4(a),
+            IpAddr::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for Host<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d.as_ref()),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// Parses an IPv6 address, tolerating the three-colon form RFC 3261's ABNF admits
+/// (`2001:db8:::192.0.2.1`, RFC 5118 4.10).
+pub fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(a) = s.parse() {
+        return Some(a);
+    }
+    let i = s.find(":::")?;
+    if s.len() > 64 || s[i + 3..].contains("::") {
+        return None;
+    }
+    let mut buf = [0u8; 64];
+    let n = s.len() - 1;
+    buf[..=i + 1].copy_from_slice(&s.as_bytes()[..=i + 1]);
+    buf[i + 2..n].copy_from_slice(&s.as_bytes()[i + 3..]);
+    std::str::from_utf8(&buf[..n]).ok()?.parse().ok()
+}
+
+/// Parses an IP address, accepting IPv6 with or without `[]` (RFC 5118 4.5).
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return parse_ipv6(inner).map(IpAddr::V6);
+    }
+    if let Ok(a) = s.parse::<Ipv4Addr>() {
+        return Some(IpAddr::V4(a));
+    }
+    parse_ipv6(s).map(IpAddr::V6)
+}
+
+/// Parses `host` or `[ipv6]` (the whole of `s`).
+pub fn parse_host(s: &str) -> Result<Host<&str>, UriError> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err(UriError::BadHost);
+    }
+    if b[0] == b'[' {
+        return match s.strip_suffix(']') {
+            Some(_) => parse_ipv6(&s[1..s.len() - 1])
+                .map(Host::V6)
+                .ok_or(UriError::BadIpv6),
+            None => Err(UriError::BadIpv6),
+        };
+    }
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && let Ok(a) = s.parse::<Ipv4Addr>()
+    {
+        return Ok(Host::V4(a));
+    }
+    // hostname = *( domainlabel "." ) toplabel [ "." ]; underscores are tolerated as deployed.
+    if b.iter()
+        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+        && b[0] != b'.'
+        && b[0] != b'-'
+        && !s.contains("..")
+    {
+        Ok(Host::Domain(s))
+    } else {
+        Err(UriError::BadHost)
+    }
+}
+
+/// Splits `host[:port]` (IPv6 references in `[]`).
+pub fn parse_hostport(s: &str) -> Result<(Host<&str>, Option<u16>), UriError> {
+    let (h, p) = if s.starts_with('[') {
+        match s.find(']') {
+            Some(i) => {
+                let rest = &s[i + 1..];
+                match rest.strip_prefix(':') {
+                    Some(p) => (&s[..=i], Some(p)),
+                    None if rest.is_empty() => (s, None),
+                    None => return Err(UriError::BadPort),
+                }
+            }
+            None => return Err(UriError::BadIpv6),
+        }
+    } else {
+        match s.find(':') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        }
+    };
+    let host = parse_host(h)?;
+    let port = match p {
+        None => None,
+        Some(p) => Some(parse_port(p).ok_or(UriError::BadPort)?),
+    };
+    Ok((host, port))
+}
+
+pub(crate) fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
+/// A `sip:` or `sips:` URI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SipUri<S = String> {
+    /// `sips:`
+    pub secure: bool,
+    /// User part, still escaped (may hold `;` parameters of a telephone-subscriber).
+    pub user: Option<S>,
+    pub password: Option<S>,
+    pub host: Host<S>,
+    pub port: Option<u16>,
+    /// uri-parameters (`transport`, `lr`, `maddr`, `user`, ...).
+    pub params: Params<S>,
+    /// The `?hname=hvalue&...` part without `?`, still escaped.
+    pub headers: Option<S>,
+}
+
+/// A `tel:` URI (RFC 3966).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TelUri<S = String> {
+    /// The number with visual separators, e.g. `+1-201-555-0123` or `5551234`.
+    pub number: S,
+    pub params: Params<S>,
+}
+
+/// Any other absolute URI, kept opaque (`isbn:...`, `http://...`, `urn:...`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OtherUri<S = String> {
+    pub scheme: S,
+    /// Everything after `scheme:`.
+    pub rest: S,
+}
+
+/// A URI of any scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Uri<S = String> {
+    Sip(SipUri<S>),
+    Tel(TelUri<S>),
+    Other(OtherUri<S>),
+}
+
+/// Borrowed URI.
+pub type UriRef<'a> = Uri<&'a str>;
+
+impl<'a> Uri<&'a str> {
+    /// Parses a complete URI (no surrounding whitespace or `<>`).
+    pub fn parse(s: &'a str) -> Result<Self, UriError> {
+        let colon = s.find(':').ok_or(if s.is_empty() {
+            UriError::Empty
+        } else {
+            UriError::BadScheme
+        })?;
+        let scheme = &s[..colon];
+        let rest = &s[colon + 1..];
+        let sb = scheme.as_bytes();
+        if sb.is_empty()
+            || !sb[0].is_ascii_alphabetic()
+            || !sb
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        {
+            return Err(UriError::BadScheme);
+        }
+        if scheme.eq_ignore_ascii_case("sip") {
+            SipUri::parse_after_scheme(rest, false).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("sips") {
+            SipUri::parse_after_scheme(rest, true).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            TelUri::parse_after_scheme(rest).map(Uri::Tel)
+        } else {
+            if rest.is_empty()
+                || rest
+                    .bytes()
+                    .any(|c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
+            {
+                return Err(UriError::BadOpaque);
+            }
+            Ok(Uri::Other(OtherUri { scheme, rest }))
+        }
+    }
+}
+
+impl<S: AsRef<str>> Uri<S> {
+    pub fn as_sip(&self) -> Option<&SipUri<S>> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// `sip`, `sips`, `tel` or the other scheme as written.
+    pub fn scheme(&self) -> &str {
+        match self {
+            Uri::Sip(u) if u.secure => "sips",
+            Uri::Sip(_) => "sip",
+            Uri::Tel(_) => "tel",
+            Uri::Other(o) => o.scheme.as_ref(),
+        }
+    }
+
+    /// URI parameters of SIP and tel URIs.
+    pub fn params(&self) -> Option<&Params<S>> {
+        match self {
+            Uri::Sip(u) => Some(&u.params),
+            Uri::Tel(t) => Some(&t.params),
+            Uri::Other(_) => None,
+        }
+    }
+
+    pub fn to_owned_uri(&self) -> Uri<String> {
+        match self {
+            Uri::Sip(u) => Uri::Sip(u.to_owned_uri()),
+            Uri::Tel(t) => Uri::Tel(TelUri {
+                number: t.number.as_ref().to_string(),
+                params: t.params.to_owned_params(),
+            }),
+            Uri::Other(o) => Uri::Other(OtherUri {
+                scheme: o.scheme.as_ref().to_string(),
+                rest: o.rest.as_ref().to_string(),
+            }),
+        }
+    }
+
+    /// Equivalence per RFC 3261 19.1.4 for SIP URIs; tel URIs compare by number (visual
+    /// separators ignored) and parameters; other schemes by exact text with case-insensitive scheme.
+    pub fn rfc_eq<T: AsRef<str>>(&self, other: &Uri<T>) -> bool {
+        match (self, other) {
+            (Uri::Sip(a), Uri::Sip(b)) => a.rfc_eq(b),
+            (Uri::Tel(a), Uri::Tel(b)) => {
+                let digits = |s: &str| {
+                    s.bytes()
+                        .filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'))
+                        .map(|c| c.to_ascii_lowercase())
+                        .collect::<Vec<u8>>()
+                };
+                digits(a.number.as_ref()) == digits(b.number.as_ref())
+                    && params_subset_eq(&a.params, &b.params)
+                    && params_subset_eq(&b.params, &a.params)
+            }
+            (Uri::Other(a), Uri::Other(b)) => {
+                a.scheme.as_ref().eq_ignore_ascii_case(b.scheme.as_ref())
+                    && a.rest.as_ref() == b.rest.as_ref()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Every parameter of `a` is in `b` with an equal value.
+fn params_subset_eq<S: AsRef<str>, T: AsRef<str>>(a: &Params<S>, b: &Params<T>) -> bool {
+    a.iter().all(|(n, v)| match b.param(n) {
+        Some(w) => match (v, w) {
+            (Some(v), Some(w)) => eq_unescaped_nocase(v, w),
+            (None, None) => true,
+            _ => false,
+        },
+        None => false,
+    })
+}
+
+fn is_user_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+}
+
+fn is_password_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+fn is_header_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
+}
+
+impl<'a> SipUri<&'a str> {
+    fn parse_after_scheme(s: &'a str, secure: bool) -> Result<Self, UriError> {
+        if s.is_empty() {
+            return Err(UriError::BadHost);
+        }
+        // userinfo cannot hold an unescaped '@' and neither can anything after the host, so the
+        // first '@' ends the userinfo even though the user part may contain ';', '?' or ','.
+        let (user, password, rest) = match memchr::memchr(b'@', s.as_bytes()) {
+            Some(at) => {
+                let ui = &s[..at];
+                let (u, p) = match ui.find(':') {
+                    Some(c) => (&ui[..c], Some(&ui[c + 1..])),
+                    None => (ui, None),
+                };
+                if u.is_empty() || check_escaped(u, is_user_char).is_err() {
+                    return Err(UriError::BadUser);
+                }
+                if let Some(p) = p
+                    && check_escaped(p, is_password_char).is_err()
+                {
+                    return Err(UriError::BadPassword);
+                }
+                (Some(u), p, &s[at + 1..])
+            }
+            None => (None, None, s),
+        };
+        let (hp_params, headers) = match rest.find('?') {
+            Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+            None => (rest, None),
+        };
+        // ';' cannot occur in hostport, IPv6 references included.
+        let (hostport, params) = match hp_params.find(';') {
+            Some(i) => (&hp_params[..i], &hp_params[i + 1..]),
+            None => (hp_params, ""),
+        };
+        let (host, port) = parse_hostport(hostport)?;
+        let params = Params::from_raw(params);
+        if hp_params.len() > hostport.len() {
+            params.validate_uri()?;
+        }
+        if let Some(h) = headers
+            && (h.is_empty()
+                || h.split('&')
+                    .any(|kv| kv.find('=').is_none() || check_escaped(kv, is_header_char).is_err()))
+        {
+            return Err(UriError::BadHeaders);
+        }
+        Ok(SipUri {
+            secure,
+            user,
+            password,
+            host,
+            port,
+            params,
+            headers,
+        })
+    }
+
+    /// Parses a complete `sip:`/`sips:` URI.
+    pub fn parse(s: &'a str) -> Result<Self, UriError> {
+        match Uri::parse(s)? {
+            Uri::Sip(u) => Ok(u),
+            _ => Err(UriError::BadScheme),
+        }
+    }
+}
+
+impl<S: AsRef<str>> SipUri<S> {
+    pub fn to_owned_uri(&self) -> SipUri<String> {
+        SipUri {
+            secure: self.secure,
+            user: self.user.as_ref().map(|u| u.as_ref().to_string()),
+            password: self.password.as_ref().map(|u| u.as_ref().to_string()),
+            host: self.host.to_owned_host(),
+            port: self.port,
+            params: self.params.to_owned_params(),
+            headers: self.headers.as_ref().map(|u| u.as_ref().to_string()),
+        }
+    }
+
+    /// The user part with `%HH` escapes decoded (bytes: `%00` stays a NUL byte).
+    pub fn user_unescaped(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.user.as_ref().map(|u| text::unescape(u.as_ref()))
+    }
+
+    /// `transport` parameter.
+    pub fn transport(&self) -> Option<&str> {
+        self.params.get("transport")
+    }
+
+    /// `lr` parameter present (loose router).
+    pub fn lr(&self) -> bool {
+        self.params.contains("lr")
+    }
+
+    pub fn maddr(&self) -> Option<&str> {
+        self.params.get("maddr")
+    }
+
+    /// Iterates escaped URI headers as `(name, value)`.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .as_ref()
+            .map(|h| h.as_ref())
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+    }
+
+    /// URI equivalence per RFC 3261 19.1.4.
+    pub fn rfc_eq<T: AsRef<str>>(&self, o: &SipUri<T>) -> bool {
+        if self.secure != o.secure || self.port != o.port || !self.host.eq_host(&o.host) {
+            return false;
+        }
+        let opt_eq = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(a), Some(b)) => eq_unescaped(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !opt_eq(
+            self.user.as_ref().map(|s| s.as_ref()),
+            o.user.as_ref().map(|s| s.as_ref()),
+        ) || !opt_eq(
+            self.password.as_ref().map(|s| s.as_ref()),
+            o.password.as_ref().map(|s| s.as_ref()),
+        ) {
+            return false;
+        }
+        // Parameters present in both must match; user/ttl/method/maddr present in only one
+        // never match; other one-sided parameters are ignored.
+        for (a, b) in [
+            (&self.params.as_str(), &o.params.as_str()),
+            (&o.params.as_str(), &self.params.as_str()),
+        ] {
+            let (pa, pb) = (Params::from_raw(*a), Params::from_raw(*b));
+            for (n, v) in pa.iter() {
+                match pb.iter().find(|(m, _)| eq_unescaped_nocase(n, m)) {
+                    Some((_, w)) => match (v, w) {
+                        (Some(v), Some(w)) if eq_unescaped_nocase(v, w) => {}
+                        (None, None) => {}
+                        _ => return false,
+                    },
+                    None => {
+                        if ["user", "ttl", "method", "maddr"]
+                            .iter()
+                            .any(|k| eq_unescaped_nocase(n, k))
+                        {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        // Headers are never ignored: same set, values compared unescaped.
+        if self.header_pairs().count() != o.header_pairs().count() {
+            return false;
+        }
+        self.header_pairs().all(|(n, v)| {
+            o.header_pairs()
+                .any(|(m, w)| eq_unescaped_nocase(n, m) && eq_unescaped_nocase(v, w))
+        })
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for SipUri<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.secure { "sips:" } else { "sip:" })?;
+        if let Some(u) = &self.user {
+            f.write_str(u.as_ref())?;
+            if let Some(p) = &self.password {
+                write!(f, ":{}", p.as_ref())?;
+            }
+            f.write_str("@")?;
+        }
+        write!(f, "{}", self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        write!(f, "{}", self.params)?;
+        if let Some(h) = &self.headers {
+            write!(f, "?{}", h.as_ref())?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> TelUri<&'a str> {
+    fn parse_after_scheme(s: &'a str) -> Result<Self, UriError> {
+        let (number, params) = match s.find(';') {
+            Some(i) => (&s[..i], &s[i + 1..]),
+            None => (s, ""),
+        };
+        let nb = number.as_bytes();
+        if nb.is_empty()
+            || !nb
+                .iter()
+                .all(|c| c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'))
+        {
+            return Err(UriError::BadUser);
+        }
+        let params = Params::from_raw(params);
+        if s.len() > number.len() {
+            params.validate_uri()?;
+        }
+        Ok(TelUri { number, params })
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for TelUri<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tel:{}{}", self.number.as_ref(), self.params)
+    }
+}
+
+impl<S: AsRef<str>> fmt::Display for Uri<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uri::Sip(u) => u.fmt(f),
+            Uri::Tel(t) => t.fmt(f),
+            Uri::Other(o) => write!(f, "{}:{}", o.scheme.as_ref(), o.rest.as_ref()),
+        }
+    }
+}
+
+impl<S> From<SipUri<S>> for Uri<S> {
+    fn from(u: SipUri<S>) -> Self {
+        Uri::Sip(u)
+    }
+}
+
+impl SipUri<String> {
+    /// `sip:[user@]host[:port]` with no parameters.
+    pub fn new(user: Option<&str>, host: Host<String>, port: Option<u16>) -> Self {
+        SipUri {
+            secure: false,
+            user: user.map(str::to_string),
+            password: None,
+            host,
+            port,
+            params: Params::default(),
+            headers: None,
+        }
+    }
+}
+
+impl std::str::FromStr for Uri<String> {
+    type Err = UriError;
+    fn from_str(s: &str) -> Result<Self, UriError> {
+        Uri::parse(s).map(|u| u.to_owned_uri())
+    }
+}
