@@ -196,6 +196,18 @@ fn mult(a: i16, b: i16) -> i16 {
     ((a as i32 * b as i32) >> 15) as i16
 }
 
+/// Saturate to the word range, staying in i32 (for lattice loops kept in registers).
+#[inline(always)]
+fn sat32(x: i32) -> i32 {
+    x.clamp(i16::MIN as i32, i16::MAX as i32)
+}
+
+/// mult_r on word values held in i32, for a > -32768 (no wrap case).
+#[inline(always)]
+fn mult_r32(a: i32, b: i32) -> i32 {
+    (a * b + 16384) >> 15
+}
+
 /// abs with abs(-32768) = 32767.
 #[inline(always)]
 fn abs_w(a: i16) -> i16 {
@@ -403,23 +415,25 @@ impl GsmEncoder {
     /// 4.2.8-4.2.10: short-term analysis filtering of `s` in place, giving the residual d.
     fn short_term_analysis(&mut self, larc: &[i16; 8], s: &mut [i16; FRAME_SAMPLES]) {
         let cur = decode_lars(larc);
-        let mut u = self.u;
+        // Word values in i32 registers, as in the synthesis lattice (coefficients > -32768).
+        let mut u = self.u.map(|x| x as i32);
         for (seg, &(start, end)) in SEGMENTS.iter().enumerate() {
             let mut rp = interpolate(&self.larpp_prev, &cur, seg);
             lar_to_rp(&mut rp);
+            let rp = rp.map(|x| x as i32);
             for x in &mut s[start..end] {
-                let mut di = *x;
+                let mut di = *x as i32;
                 let mut sav = di;
                 for i in 0..8 {
                     let ui = u[i];
                     u[i] = sav;
-                    sav = add(ui, mult_r(rp[i], di));
-                    di = add(di, mult_r(rp[i], ui));
+                    sav = sat32(ui + mult_r32(rp[i], di));
+                    di = sat32(di + mult_r32(rp[i], ui));
                 }
-                *x = di;
+                *x = di as i16;
             }
         }
-        self.u = u;
+        self.u = u.map(|x| x as i16);
         self.larpp_prev = cur;
     }
 }
@@ -744,21 +758,25 @@ impl GsmDecoder {
     /// 4.3.3-4.3.4: short-term synthesis lattice.
     fn short_term_synthesis(&mut self, larc: &[i16; 8], wt: &[i16; 160], out: &mut [i16; 160]) {
         let cur = decode_lars(larc);
-        let mut v = self.v;
+        // The lattice runs on word values held in i32 registers: every mult_r here has a
+        // coefficient in [-32767, 32767], so its result fits a word without wrapping, and the
+        // saturations keep every stored value a word.
+        let mut v = self.v.map(|x| x as i32);
         for (seg, &(start, end)) in SEGMENTS.iter().enumerate() {
             let mut rrp = interpolate(&self.larpp_prev, &cur, seg);
             lar_to_rp(&mut rrp);
+            let rrp = rrp.map(|x| x as i32);
             for (o, &w) in out[start..end].iter_mut().zip(&wt[start..end]) {
-                let mut sri = w;
+                let mut sri = w as i32;
                 for i in (0..8).rev() {
-                    sri = sub(sri, mult_r(rrp[i], v[i]));
-                    v[i + 1] = add(v[i], mult_r(rrp[i], sri));
+                    sri = sat32(sri - mult_r32(rrp[i], v[i]));
+                    v[i + 1] = sat32(v[i] + mult_r32(rrp[i], sri));
                 }
                 v[0] = sri;
-                *o = sri;
+                *o = sri as i16;
             }
         }
-        self.v = v;
+        self.v = v.map(|x| x as i16);
         self.larpp_prev = cur;
     }
 }

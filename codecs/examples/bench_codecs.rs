@@ -1,0 +1,166 @@
+//! Throughput of the G.711 and GSM 06.10 codecs against spandsp (linked through spandsp-sys) in
+//! the same process. Run by scripts/bench.d/codecs-g711-gsm.sh, which adds libgsm's figures.
+//!
+//! Usage: bench_codecs SPEECH.s16le SECONDS ROUNDS
+//! Prints `name samples_per_second [reference_samples_per_second]` lines, best of ROUNDS, timed
+//! in thread CPU time so that other load on the machine does not count against either side.
+
+use std::hint::black_box;
+
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+}
+
+/// CLOCK_THREAD_CPUTIME_ID on Linux.
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+fn thread_cpu_seconds() -> f64 {
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: t is a valid timespec for the duration of the call.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime");
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+use codecs::g711::G711Law;
+use codecs::gsm::{FRAME_BYTES, FRAME_SAMPLES, GsmDecoder, GsmEncoder};
+
+fn best_rate(rounds: usize, samples: usize, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds {
+        let t = thread_cpu_seconds();
+        f();
+        best = best.min(thread_cpu_seconds() - t);
+    }
+    samples as f64 / best
+}
+
+struct SpanG711(*mut spandsp_sys::g711_state_t);
+
+impl SpanG711 {
+    fn new(law: G711Law) -> Self {
+        let mode = match law {
+            G711Law::Ulaw => spandsp_sys::G711_ULAW,
+            G711Law::Alaw => spandsp_sys::G711_ALAW,
+        };
+        // SAFETY: a null state asks spandsp to allocate one; freed in Drop.
+        SpanG711(unsafe { spandsp_sys::g711_init(std::ptr::null_mut(), mode as i32) })
+    }
+}
+
+impl Drop for SpanG711 {
+    fn drop(&mut self) {
+        // SAFETY: allocated by g711_init.
+        unsafe { spandsp_sys::g711_free(self.0) };
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: bench_codecs SPEECH.s16le SECONDS ROUNDS");
+        std::process::exit(2);
+    }
+    let speech = codecs::wav::read_audio(args[1].as_ref()).expect("read speech");
+    let seconds: f64 = args[2].parse().expect("SECONDS");
+    let rounds: usize = args[3].parse().expect("ROUNDS");
+    let total = ((seconds * 8000.0) as usize / FRAME_SAMPLES).max(1) * FRAME_SAMPLES;
+
+    // G.711 works on 20 ms frames, as in the media loop; two inputs: the speech sample (the
+    // realistic case) and full-range noise (every table entry equally likely).
+    let speech_pcm: Vec<i16> = speech.iter().copied().cycle().take(total).collect();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise_pcm: Vec<i16> = (0..total)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as i16
+        })
+        .collect();
+    for law in [G711Law::Ulaw, G711Law::Alaw] {
+        let name = match law {
+            G711Law::Ulaw => "ulaw",
+            G711Law::Alaw => "alaw",
+        };
+        let sp = SpanG711::new(law);
+        for (input, pcm) in [("speech", &speech_pcm), ("noise", &noise_pcm)] {
+            let mut codes = vec![0u8; total];
+            let ours = best_rate(rounds, total, || {
+                for (p, c) in pcm
+                    .chunks_exact(FRAME_SAMPLES)
+                    .zip(codes.chunks_exact_mut(FRAME_SAMPLES))
+                {
+                    law.encode(black_box(p), c);
+                }
+                black_box(&mut codes);
+            });
+            let theirs = best_rate(rounds, total, || {
+                for (p, c) in pcm
+                    .chunks_exact(FRAME_SAMPLES)
+                    .zip(codes.chunks_exact_mut(FRAME_SAMPLES))
+                {
+                    // SAFETY: both chunks hold FRAME_SAMPLES elements.
+                    unsafe { spandsp_sys::g711_encode(sp.0, c.as_mut_ptr(), p.as_ptr(), p.len() as i32) };
+                }
+                black_box(&mut codes);
+            });
+            println!("{name}_encode_{input} {ours:.0} {theirs:.0}");
+            let mut out = vec![0i16; total];
+            let ours = best_rate(rounds, total, || {
+                for (c, o) in codes
+                    .chunks_exact(FRAME_SAMPLES)
+                    .zip(out.chunks_exact_mut(FRAME_SAMPLES))
+                {
+                    law.decode(black_box(c), o);
+                }
+                black_box(&mut out);
+            });
+            let theirs = best_rate(rounds, total, || {
+                for (c, o) in codes
+                    .chunks_exact(FRAME_SAMPLES)
+                    .zip(out.chunks_exact_mut(FRAME_SAMPLES))
+                {
+                    // SAFETY: both chunks hold FRAME_SAMPLES elements.
+                    unsafe { spandsp_sys::g711_decode(sp.0, o.as_mut_ptr(), c.as_ptr(), c.len() as i32) };
+                }
+                black_box(&mut out);
+            });
+            println!("{name}_decode_{input} {ours:.0} {theirs:.0}");
+        }
+    }
+
+    // GSM: the speech sample looped, frame by frame, fresh state each round (as libgsm_bench).
+    let frames = total / FRAME_SAMPLES;
+    let mut coded = vec![0u8; frames * FRAME_BYTES];
+    let enc_rate = best_rate(rounds, total, || {
+        let mut enc = GsmEncoder::new();
+        for (p, c) in speech_pcm
+            .chunks_exact(FRAME_SAMPLES)
+            .zip(coded.chunks_exact_mut(FRAME_BYTES))
+        {
+            enc.encode_frame(black_box(p.try_into().unwrap()), c.try_into().unwrap());
+        }
+        black_box(&mut coded);
+    });
+    let mut out = [0i16; FRAME_SAMPLES];
+    let dec_rate = best_rate(rounds, total, || {
+        let mut dec = GsmDecoder::new();
+        for c in coded.chunks_exact(FRAME_BYTES) {
+            dec.decode_frame(black_box(c.try_into().unwrap()), &mut out)
+                .unwrap();
+            black_box(&mut out);
+        }
+    });
+    println!("gsm_encode {enc_rate:.0}");
+    println!("gsm_decode {dec_rate:.0}");
+}
