@@ -107,7 +107,7 @@ def residual(seg, freqs):
 
 def split_by_spectrum(x, s, e):
     """Split [s, e) where the sound changes without a gap (40 ms frames every 10 ms)."""
-    hop, win, stable = 80, 320, 3
+    hop, win, stable = 80, 320, 6
     if e - s < 2 * win:
         return [(s, e)]
     starts, labels = frame_labels(x, s, e, win, hop)
@@ -139,19 +139,84 @@ def split_by_spectrum(x, s, e):
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b - a > 0]
 
 
+def refine_edges(x, a, b, core_lo, core_hi, freqs, win):
+    """Place the segment's edges where the audio stops fitting `freqs`: fit the sinusoids on the
+    segment's core, then pick the edge minimising (energy outside) + (fit residual inside)."""
+    if not freqs:
+        return a, b
+    lo, hi = max(0, a - win), min(len(x), b + win)
+    t = np.arange(lo, hi) / RATE
+    basis = np.stack([g(2 * np.pi * f * t) for f in freqs for g in (np.sin, np.cos)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis[core_lo - lo : core_hi - lo], x[core_lo:core_hi], rcond=None)
+    seg = x[lo:hi]
+    res2 = (seg - basis @ coef) ** 2
+    sig2 = seg**2
+    cs_r = np.concatenate([[0.0], np.cumsum(res2)])
+    cs_s = np.concatenate([[0.0], np.cumsum(sig2)])
+    # Start: silence before t, tone after (up to the core).
+    c0 = core_lo - lo
+    ts = np.arange(0, c0 + 1)
+    start_cost = cs_s[ts] + (cs_r[c0] - cs_r[ts])
+    na = lo + int(ts[np.argmin(start_cost)])
+    # End: tone up to t (from the core's end), silence after.
+    c1 = core_hi - lo
+    te = np.arange(c1, hi - lo + 1)
+    end_cost = (cs_r[te] - cs_r[c1]) + (cs_s[hi - lo] - cs_s[te])
+    nb = lo + int(te[np.argmin(end_cost)])
+    return na, nb
+
+
+def fit_model(x, lo, hi, fit_lo, fit_hi, freqs):
+    """The least-squares sinusoid model of x[fit_lo:fit_hi] at `freqs`, evaluated on [lo, hi)."""
+    t = np.arange(lo, hi) / RATE
+    if not freqs:
+        return np.zeros(hi - lo)
+    basis = np.stack([g(2 * np.pi * f * t) for f in freqs for g in (np.sin, np.cos)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis[fit_lo - lo : fit_hi - lo], x[fit_lo:fit_hi], rcond=None)
+    return basis @ coef
+
+
+def refine_cut(x, a_core, b_core, fa, fb):
+    """The cut between two sounds: where model A stops and model B starts fitting best."""
+    lo, hi = a_core[1], b_core[0]
+    if hi <= lo:
+        return (lo + hi) // 2
+    ma = fit_model(x, a_core[0], hi, a_core[0], a_core[1], fa)[lo - a_core[0] :]
+    mb = fit_model(x, lo, b_core[1], b_core[0], b_core[1], fb)[: hi - lo]
+    ra = np.concatenate([[0.0], np.cumsum((x[lo:hi] - ma) ** 2)])
+    rb = np.concatenate([[0.0], np.cumsum((x[lo:hi] - mb) ** 2)])
+    cost = ra + (rb[-1] - rb)
+    return lo + int(np.argmin(cost))
+
+
 def measure(path, win_ms):
     x = np.fromfile(path, dtype="<i2").astype(np.float64)
     win = max(8, int(win_ms * 8))
     segs = []
     for s, e in envelope_edges(x, win):
-        for a, b in split_by_spectrum(x, s, e):
-            # Measure away from the edges, where the envelope window smears them.
-            m = min(40, (b - a) // 8)
-            core = x[a + m : b - m]
-            if len(core) < 64:
+        parts = split_by_spectrum(x, s, e)
+        # Cores: away from envelope-smeared edges (40 samples) and from rough cuts (240).
+        cores = []
+        for i, (a, b) in enumerate(parts):
+            ma = min(40 if i == 0 else 240, (b - a) // 4)
+            mb = min(40 if i == len(parts) - 1 else 240, (b - a) // 4)
+            cores.append((a + ma, b - mb))
+        freqs = [peaks(x[c0:c1]) if c1 - c0 >= 64 else [] for c0, c1 in cores]
+        cuts = [parts[0][0]]
+        for i in range(len(parts) - 1):
+            cuts.append(refine_cut(x, cores[i], cores[i + 1], freqs[i], freqs[i + 1]))
+        cuts.append(parts[-1][1])
+        for i in range(len(parts)):
+            a, b = cuts[i], cuts[i + 1]
+            c0, c1 = cores[i]
+            if c1 - c0 < 64:
                 continue
-            fs = peaks(core)
-            segs.append({"start_ms": a / 8.0, "dur_ms": (b - a) / 8.0, "comps": fit_levels(core, fs)})
+            fs = freqs[i]
+            # Edges against silence are refined on the waveform.
+            ra, rb = refine_edges(x, a, b, c0, c1, fs, win)
+            na = ra if i == 0 else a
+            nb = rb if i == len(parts) - 1 else b
+            segs.append({"start_ms": na / 8.0, "dur_ms": (nb - na) / 8.0, "comps": fit_levels(x[c0:c1], fs)})
     return {"file": path, "segments": segs}
 
 

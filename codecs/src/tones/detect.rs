@@ -55,6 +55,8 @@ struct SoundDef {
 struct Step {
     sym: u8,
     ms: u32,
+    /// Plan sounds of the step (cadence steps only).
+    mask: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -65,7 +67,11 @@ struct Cadence {
 
 impl Cadence {
     const EMPTY: Cadence = Cadence {
-        steps: [Step { sym: 0, ms: 0 }; MAX_CAD],
+        steps: [Step {
+            sym: 0,
+            ms: 0,
+            mask: 0,
+        }; MAX_CAD],
         len: 0,
     };
     fn get(&self, i: usize) -> Step {
@@ -83,9 +89,21 @@ struct Tracker {
     intro: Cadence,
     intro_repeat: u8,
     steady: bool,
+    /// Completed steps that must match before a cadenced tone is reported.
+    need: usize,
+    /// Pause that must have run before a burst tone (long pause) is reported.
+    min_long_quiet: u32,
+    /// Run that confirms a steady tone.
+    steady_confirm: u32,
+    /// Whether one quiet block inside a run is a glitch (tones without short gaps).
+    absorb_quiet: bool,
+    /// Every plan sound this tone uses, widened to the sounds it cannot be told from.
+    ext_mask: u32,
+    mask: u32,
     run_sym: u8,
     run_blocks: u32,
-    pending_other: u32,
+    /// The odd block absorbed into the current run, if any.
+    pending: Option<u8>,
     hist: [Step; HIST],
     hist_len: usize,
     hist_head: usize,
@@ -115,8 +133,19 @@ pub struct CallProgressDetector {
     ev_len: usize,
 }
 
+/// Tolerance on an observed step duration.
 fn tol(ms: u32) -> u32 {
-    50 + ms * 15 / 100
+    25 + ms / 10
+}
+
+/// A step as the 20 ms blocks see it: a block that holds any part of a tone counts as tone, so
+/// sounds look about one block longer and pauses one block shorter.
+fn observed(s: Step) -> u32 {
+    if s.sym == QUIET {
+        s.ms.saturating_sub(BLOCK_MS)
+    } else {
+        s.ms + BLOCK_MS
+    }
 }
 
 impl CallProgressDetector {
@@ -141,9 +170,15 @@ impl CallProgressDetector {
                 intro: Cadence::EMPTY,
                 intro_repeat: 0,
                 steady: false,
+                need: 4,
+                min_long_quiet: 300,
+                steady_confirm: STEADY_CONFIRM_MS,
+                absorb_quiet: true,
+                ext_mask: 0,
+                mask: 0,
                 run_sym: QUIET,
                 run_blocks: 0,
-                pending_other: 0,
+                pending: None,
                 hist: [Step::default(); HIST],
                 hist_len: 0,
                 hist_head: 0,
@@ -207,7 +242,63 @@ impl CallProgressDetector {
             let w = 2.0 * core::f32::consts::PI * f as f32 / crate::SAMPLE_RATE as f32;
             d.coef[i] = 2.0 * w.cos();
         }
+        d.derive_rules(&sound_list);
         d
+    }
+
+    /// Confirmation rules that depend on the other tones of the plan: a tone is only reported
+    /// once nothing else of the plan sharing its sound could still explain what was heard.
+    fn derive_rules(&mut self, list: &[Sound; MAX_SOUNDS]) {
+        let n = self.ntrackers;
+        for t in self.trackers[..n].iter_mut() {
+            t.mask = t.syms[..t.nsyms].iter().fold(0, |a, m| a | m);
+            let mut ext = t.mask;
+            for i in 0..self.nsounds {
+                if t.mask & (1 << i) != 0 {
+                    for j in 0..self.nsounds {
+                        if similar(list[i], list[j]) {
+                            ext |= 1 << j;
+                        }
+                    }
+                }
+            }
+            t.ext_mask = ext;
+            t.absorb_quiet = [&t.cycle, &t.intro]
+                .iter()
+                .all(|c| c.steps[..c.len].iter().all(|s| s.sym != QUIET || s.ms >= 60));
+        }
+        for a in 0..n {
+            let me = self.trackers[a];
+            let mut need = if me.period() >= 2500 {
+                me.cycle.len.max(2)
+            } else {
+                me.cycle.len.max(4)
+            };
+            let mut long_quiet = 300;
+            let mut steady = STEADY_CONFIRM_MS;
+            for b in 0..n {
+                let other = &self.trackers[b];
+                if a == b || other.mask & me.ext_mask == 0 {
+                    continue;
+                }
+                if me.period() < 2500 && other.period() < 2500 && !other.steady {
+                    need = need.max(other.cycle.len);
+                }
+                for c in [&other.cycle, &other.intro] {
+                    for s in &c.steps[..c.len] {
+                        if s.sym == QUIET && s.ms < 3000 {
+                            long_quiet = long_quiet.max(observed(*s) + tol(s.ms) + BLOCK_MS);
+                        } else if s.sym != QUIET && s.ms > 0 && s.mask & me.ext_mask != 0 {
+                            steady = steady.max(observed(*s) + tol(s.ms) + 2 * BLOCK_MS);
+                        }
+                    }
+                }
+            }
+            let t = &mut self.trackers[a];
+            t.need = need.min(HIST - 1);
+            t.min_long_quiet = long_quiet;
+            t.steady_confirm = steady;
+        }
     }
 
     fn sound_index(
@@ -261,7 +352,13 @@ impl CallProgressDetector {
                     .map_or(OTHER, |k| k as u8 + 1)
             };
             let ms = seg.ms as u32;
-            // Gaps shorter than two blocks are not observable: fold them into the previous step.
+            let mask = if sym == QUIET || sym == OTHER {
+                0
+            } else {
+                t.syms[sym as usize - 1]
+            };
+            // Gaps shorter than two blocks are not reliably observable: fold them into the
+            // previous step.
             if sym == QUIET && ms < 40 && c.len > 0 {
                 c.steps[c.len - 1].ms += ms;
                 continue;
@@ -271,7 +368,7 @@ impl CallProgressDetector {
                 continue;
             }
             if c.len < MAX_CAD {
-                c.steps[c.len] = Step { sym, ms };
+                c.steps[c.len] = Step { sym, ms, mask };
                 c.len += 1;
             }
         }
@@ -380,7 +477,11 @@ impl CallProgressDetector {
             if self.trackers[i].consistent() {
                 return;
             }
+            // What was heard belonged to the tone that just ended: start afresh.
             self.locked = None;
+            for t in self.trackers[..self.ntrackers].iter_mut() {
+                t.hist_len = 0;
+            }
         }
         for i in 0..self.ntrackers {
             if self.trackers[i].confirmed() {
@@ -422,25 +523,46 @@ fn similar(a: Sound, b: Sound) -> bool {
 }
 
 impl Tracker {
+    fn period(&self) -> u32 {
+        if self.steady {
+            0
+        } else {
+            self.cycle.steps[..self.cycle.len].iter().map(|s| s.ms).sum()
+        }
+    }
+
     fn feed(&mut self, sym: u8) {
+        let tone = |x: u8| x != QUIET && x != OTHER;
         if sym == self.run_sym {
             self.run_blocks += 1;
-            self.pending_other = 0;
+            self.pending = None;
             return;
         }
-        // One block of something else inside a run is a transition artefact: absorb it.
-        if sym == OTHER && self.run_sym != OTHER && self.run_blocks > 0 && self.pending_other == 0 {
+        // A block only partly covered by a starting tone looks like something else: it
+        // belongs to the tone.
+        if tone(sym) && self.run_sym == OTHER && self.run_blocks == 1 {
+            self.run_sym = sym;
+            self.run_blocks = 2;
+            return;
+        }
+        // One odd block inside a tone is a transition artefact: absorb it, unless the next
+        // block shows it was the start of something else.
+        let glitch = sym == OTHER || (sym == QUIET && self.absorb_quiet);
+        if glitch && tone(self.run_sym) && self.pending.is_none() {
             self.run_blocks += 1;
-            self.pending_other = 1;
+            self.pending = Some(sym);
             return;
         }
-        let carried = self.pending_other;
-        self.pending_other = 0;
-        let ended = self.run_blocks - if sym == OTHER { carried } else { 0 };
+        let carried = match self.pending.take() {
+            Some(p) if p == sym => 1,
+            _ => 0,
+        };
+        let ended = self.run_blocks - carried;
         if ended > 0 {
             let step = Step {
                 sym: self.run_sym,
                 ms: ended * BLOCK_MS,
+                mask: 0,
             };
             let idx = (self.hist_head + self.hist_len) % HIST;
             self.hist[idx] = step;
@@ -451,7 +573,7 @@ impl Tracker {
             }
         }
         self.run_sym = sym;
-        self.run_blocks = 1 + if sym == OTHER { carried } else { 0 };
+        self.run_blocks = 1 + carried;
     }
 
     fn hist_back(&self, back: usize) -> Step {
@@ -464,7 +586,12 @@ impl Tracker {
     }
 
     fn close(obs: Step, exp: Step) -> bool {
-        obs.sym == exp.sym && obs.ms.abs_diff(exp.ms) <= tol(exp.ms)
+        obs.sym == exp.sym && obs.ms.abs_diff(observed(exp)) <= tol(exp.ms)
+    }
+
+    /// The run in progress can still become `exp`.
+    fn can_be(cur: Step, exp: Step) -> bool {
+        cur.sym == exp.sym && cur.ms <= observed(exp) + tol(exp.ms)
     }
 
     fn confirmed(&self) -> bool {
@@ -474,7 +601,7 @@ impl Tracker {
                 return false;
             }
             if self.intro.len == 0 {
-                return self.run_ms() >= STEADY_CONFIRM_MS;
+                return self.run_ms() >= self.steady_confirm;
             }
             // Stutter: a few intro cycles, then the steady part.
             let k = self.intro_repeat.clamp(1, 3) as usize * self.intro.len;
@@ -487,32 +614,30 @@ impl Tracker {
         if l == 0 {
             return false;
         }
-        let period: u32 = self.cycle.steps[..l].iter().map(|s| s.ms).sum();
-        let need = if period >= 2500 { l.max(2) } else { l.max(3) };
+        let need = self.need;
         let cur = Step {
             sym: self.run_sym,
             ms: self.run_ms(),
+            mask: 0,
         };
         for r in 0..l {
-            // Normal rule: `need` completed steps, then the current one in progress.
-            if self.hist_len >= need {
-                let exp_cur = self.cycle.get(r + need);
-                if cur.sym == exp_cur.sym
-                    && cur.ms <= exp_cur.ms + tol(exp_cur.ms)
-                    && (0..need).all(|i| Self::close(self.hist_back(need - i), self.cycle.get(r + i)))
-                {
-                    return true;
-                }
+            // `need` completed steps, then the current one in progress.
+            if self.hist_len >= need
+                && Self::can_be(cur, self.cycle.get(r + need))
+                && (0..need).all(|i| Self::close(self.hist_back(need - i), self.cycle.get(r + i)))
+            {
+                return true;
             }
-            // A long pause ends the cycle (call waiting): the bursts before it are enough.
+            // A long pause ends the cycle (call waiting, some ringing tones): the bursts before
+            // it are enough once the pause is longer than any other tone's.
             let exp_cur = self.cycle.get(r + l - 1);
             if exp_cur.sym == QUIET
                 && exp_cur.ms >= 3000
                 && l >= 2
                 && self.hist_len >= l - 1
                 && cur.sym == QUIET
-                && cur.ms >= 300
-                && cur.ms <= exp_cur.ms + tol(exp_cur.ms)
+                && cur.ms >= self.min_long_quiet
+                && cur.ms <= observed(exp_cur) + tol(exp_cur.ms)
                 && (0..l - 1).all(|i| Self::close(self.hist_back(l - 1 - i), self.cycle.get(r + i)))
             {
                 return true;
@@ -535,7 +660,7 @@ impl Tracker {
         for c in [&self.cycle, &self.intro] {
             for s in &c.steps[..c.len] {
                 if s.sym == self.run_sym {
-                    max = max.max(s.ms + tol(s.ms));
+                    max = max.max(observed(*s) + tol(s.ms));
                 }
             }
         }
