@@ -4,6 +4,7 @@
 //! every 10 ms; only the file helpers in [`wav`] allocate.
 //!
 //! Module map:
+//! - [`codec`]: the voice codec traits and enum the media loop uses (PCMU, PCMA, GSM).
 //! - [`g711`]: A-law and µ-law (ITU-T G.711).
 //! - [`gsm`]: GSM 06.10 full rate, RFC 3551 33-byte frames.
 //! - [`tones`]: national call progress tone plans (ITU-T E.180 Supp. 2), ring cadences, a tone
@@ -15,6 +16,7 @@
 //! - [`wav`]: reading and writing raw s16le and WAV files.
 
 pub mod callerid;
+pub mod codec;
 pub mod dtmf;
 pub mod echo;
 pub mod g711;
