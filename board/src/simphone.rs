@@ -466,10 +466,23 @@ impl SimPhone {
         self.wait_until_time(end)
     }
 
-    /// Waits until the call progress detector reports `kind`.
+    /// Waits until the call progress detector reports `kind` (now, or at any moment from
+    /// this call on: a cadenced tone may be between bursts when the script looks).
     pub fn wait_for_tone(&self, kind: ToneKind, timeout: Duration) -> Result<u64, PhoneError> {
-        self.wait_for("call progress tone", timeout, |s| s.heard == Heard::Tone(kind))?;
-        Ok(self.now())
+        let from = lock(&self.shared).events.len();
+        let mut at = None;
+        self.wait_for("call progress tone", timeout, |s| {
+            if s.heard == Heard::Tone(kind) {
+                at = Some(s.at);
+                return true;
+            }
+            at = s.events[from..]
+                .iter()
+                .find(|e| e.kind == PhoneEventKind::Tone(Heard::Tone(kind)))
+                .map(|e| e.at);
+            at.is_some()
+        })?;
+        Ok(at.unwrap_or_default())
     }
 
     /// Waits until the detector hears something other than `kind` (the tone stopped).
@@ -627,25 +640,23 @@ fn pump(mut reader: PeerReader, writer: Arc<Mutex<PeerWriter>>, shared: Arc<Shar
                     s.feed = feed.clone();
                     s.push(PhoneEventKind::Feed(feed));
                 }
-                Message::Ring { at, on } => {
-                    if on != s.ring_on {
-                        s.ring_on = on;
-                        s.push(PhoneEventKind::Ring(on));
-                        if on {
-                            if let Some(last) = s.rings.last_mut()
-                                && last.off_ms.is_none()
-                            {
-                                last.off_ms = Some(((at.saturating_sub(last.at)) / SPMS) as u32)
-                                    .map(|t| t.saturating_sub(last.on_ms));
-                            }
-                            s.rings.push(RingBurst {
-                                at,
-                                on_ms: 0,
-                                off_ms: None,
-                            });
-                        } else if let Some(last) = s.rings.last_mut() {
-                            last.on_ms = (at.saturating_sub(last.at) / SPMS) as u32;
+                Message::Ring { at, on } if on != s.ring_on => {
+                    s.ring_on = on;
+                    s.push(PhoneEventKind::Ring(on));
+                    if on {
+                        if let Some(last) = s.rings.last_mut()
+                            && last.off_ms.is_none()
+                        {
+                            last.off_ms = Some(((at.saturating_sub(last.at)) / SPMS) as u32)
+                                .map(|t| t.saturating_sub(last.on_ms));
                         }
+                        s.rings.push(RingBurst {
+                            at,
+                            on_ms: 0,
+                            off_ms: None,
+                        });
+                    } else if let Some(last) = s.rings.last_mut() {
+                        last.on_ms = (at.saturating_sub(last.at) / SPMS) as u32;
                     }
                 }
                 Message::Error { .. } => break,

@@ -34,7 +34,7 @@ fn call_with_caller_id_audio_and_supervision() {
     alice.off_hook();
     alice.wait_for_tone(ToneKind::Dial, S(3)).unwrap();
     alice.dial_dtmf("202").unwrap();
-    alice.wait_for_tone(ToneKind::Ringback, S(5)).unwrap();
+    alice.wait_for_tone(ToneKind::Ringback, S(8)).unwrap();
     assert_eq!(ex.line("201").unwrap().digits, "202");
 
     // Bob's phone rings with the cadence and shows Alice's number between the bursts.
@@ -65,12 +65,12 @@ fn call_with_caller_id_audio_and_supervision() {
     alice.dial_dtmf("7").unwrap();
     bob.wait_dtmf("7", S(2)).unwrap();
     alice.play_progress_tone(ToneKind::Busy).unwrap();
-    bob.wait_for_tone(ToneKind::Busy, S(4)).unwrap();
+    bob.wait_for_tone(ToneKind::Busy, S(6)).unwrap();
     alice.stop_audio();
 
     // Alice hangs up: Bob's line is configured for a disconnect tone.
     alice.on_hook();
-    bob.wait_for_tone(ToneKind::Busy, S(4)).unwrap();
+    bob.wait_for_tone(ToneKind::Busy, S(6)).unwrap();
     bob.on_hook();
     bob.pause(Duration::from_millis(1200)).unwrap();
     assert_eq!(ex.line("202").unwrap().state, "idle");
@@ -110,7 +110,7 @@ fn busy_and_unobtainable_numbers() {
     alice.off_hook();
     alice.wait_for_tone(ToneKind::Dial, S(3)).unwrap();
     alice.dial_dtmf("202").unwrap();
-    alice.wait_for_tone(ToneKind::Busy, S(4)).unwrap();
+    alice.wait_for_tone(ToneKind::Busy, S(6)).unwrap();
     alice.on_hook();
     alice.pause(Duration::from_millis(1200)).unwrap();
 

@@ -66,6 +66,8 @@ const RING_FRAMES: usize = 32;
 const CTRL_SLOTS: usize = 64;
 /// How far hook reports may lag the clock before classification proceeds without them.
 const MAX_REPORT_LAG: Duration = Duration::from_millis(80);
+/// Periods a late caller may catch up on before the lost ones are skipped.
+const MAX_CATCH_UP: u64 = 25;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One port of the simulated board.
@@ -225,7 +227,9 @@ impl PcmBus for SimPcm {
             None => self.start = Some(std::time::Instant::now()),
             Some(start) => {
                 // Tick n starts at start + n * period: deadlines are absolute, so sleeping late
-                // never accumulates drift.
+                // never accumulates drift. A caller that is a little late catches up (ticks
+                // run back to back, audio stays continuous); one later than MAX_CATCH_UP
+                // periods skips the lost periods, as a hardware xrun would.
                 let next = self.tick + 1;
                 let due = start + self.period * next as u32;
                 let now = std::time::Instant::now();
@@ -234,8 +238,12 @@ impl PcmBus for SimPcm {
                     self.tick = next;
                 } else {
                     let behind = ((now - due).as_nanos() / self.period.as_nanos().max(1)) as u64;
-                    missed = behind.min(u64::from(u32::MAX)) as u32;
-                    self.tick = next + behind;
+                    if behind > MAX_CATCH_UP {
+                        missed = behind.min(u64::from(u32::MAX)) as u32;
+                        self.tick = next + behind;
+                    } else {
+                        self.tick = next;
+                    }
                 }
             }
         }
