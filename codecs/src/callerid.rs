@@ -645,7 +645,9 @@ fn fsk_bit(frame: &[u8], i: u32) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Decoder
 
-const CORR: usize = 7;
+/// Longest correlator. Each standard uses the length that puts the other tone in a null of the
+/// correlator (length x shift = sample rate): 8 for Bell 202 (1000 Hz), 10 for V.23 (800 Hz).
+const CORR: usize = 10;
 /// Mark samples needed before a start bit may open a message.
 const MIN_MARK_RUN: u32 = 40;
 
@@ -657,6 +659,8 @@ struct FskRx {
     ring: [[f32; 4]; CORR],
     acc: [f32; 4],
     pos: usize,
+    len: usize,
+    dhist: [f32; 3],
     pow_ring: [f32; CORR],
     pow_acc: f32,
     min_power: f32,
@@ -704,7 +708,9 @@ impl CidDecoder {
                 pos: 0,
                 pow_ring: [0.0; CORR],
                 pow_acc: 0.0,
-                min_power: dbm0_power(-40.0),
+                len: if m < 1250.0 { 8 } else { 10 },
+                dhist: [0.0; 3],
+                min_power: dbm0_power(-48.0),
                 mark_run: 0,
                 units: None,
                 next_bit: 0,
@@ -850,7 +856,7 @@ impl FskRx {
         let p = x * x;
         self.pow_acc += p - self.pow_ring[self.pos];
         self.pow_ring[self.pos] = p;
-        self.pos = (self.pos + 1) % CORR;
+        self.pos = (self.pos + 1) % self.len;
         if self.pos == 0 {
             // Re-sum now and then so rounding cannot accumulate.
             self.acc = [0.0; 4];
@@ -867,7 +873,7 @@ impl FskRx {
         }
         let em = self.acc[0] * self.acc[0] + self.acc[1] * self.acc[1];
         let es = self.acc[2] * self.acc[2] + self.acc[3] * self.acc[3];
-        let carrier = self.pow_acc / CORR as f32 >= self.min_power;
+        let carrier = self.pow_acc / self.len as f32 >= self.min_power;
         if !carrier {
             let lost = self.in_msg;
             self.reset_char();
@@ -877,7 +883,12 @@ impl FskRx {
             }
             return None;
         }
-        let bit = em > es;
+        // Edges are found on the instantaneous decision; bits are decided on the discriminator
+        // averaged over three samples around the middle of the bit.
+        let d = (em - es) / (em + es + 1e-3);
+        self.dhist = [self.dhist[1], self.dhist[2], d];
+        let bit = d > 0.0;
+        let bit_avg = self.dhist.iter().sum::<f32>() > 0.0;
         match self.units {
             None => {
                 if bit {
@@ -905,7 +916,8 @@ impl FskRx {
                 let u = u + 3;
                 self.units = Some(u);
                 // Sample each bit in its middle: 10 + 20 k thirds after the start edge.
-                if u >= 10 + 20 * self.next_bit {
+                if u >= 13 + 20 * self.next_bit {
+                    let bit = bit_avg;
                     let k = self.next_bit;
                     self.next_bit += 1;
                     match k {
