@@ -1,7 +1,7 @@
 //! `simphone`: a virtual analog phone for an FXS port of the simulated board or exchange.
 //!
 //! ```text
-//! simphone [--country US] [--cid bell202|v23|dtmf] [--script FILE] HOST:PORT
+//! simphone [--country US] [--cid bell202|v23|dtmf] [--script FILE] [--connect] HOST:PORT
 //! ```
 //! Without `--script` it reads commands from standard input (interactive); with it, it runs the
 //! commands in FILE and exits with status 1 at the first one that fails. Commands:
@@ -125,7 +125,9 @@ thread_local! {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: simphone [--country CC] [--cid bell202|v23|dtmf] [--script FILE] HOST:PORT");
+    eprintln!(
+        "usage: simphone [--country CC] [--cid bell202|v23|dtmf] [--script FILE] [--connect] HOST:PORT"
+    );
     ExitCode::from(2)
 }
 
@@ -142,6 +144,10 @@ fn main() -> ExitCode {
             },
             "--cid" => match args.next().as_deref().and_then(parse_cid) {
                 Some(c) => cfg.cid = c,
+                None => return usage(),
+            },
+            "--connect" => match args.next().and_then(|a| a.parse().ok()) {
+                Some(a) => addr = Some(a),
                 None => return usage(),
             },
             "--script" => match args.next() {
