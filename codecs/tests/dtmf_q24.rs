@@ -338,3 +338,58 @@ fn generator_output_is_read_by_spandsp() {
     assert_eq!(spandsp(&audio), DIGITS);
     assert_eq!(ours(&audio).0, DIGITS);
 }
+
+#[test]
+fn gwcodec_dtmf_detect_prints_digits_with_times() {
+    let exe = env!("CARGO_BIN_EXE_gwcodec");
+    let dir = std::env::temp_dir().join(format!("codecs-dtmf-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut g = DtmfGenerator::new();
+    g.push_str("159#").unwrap();
+    let mut audio = vec![0i16; 400 + 4 * 1600];
+    g.fill(&mut audio[400..]);
+    let wav = dir.join("digits.wav");
+    codecs::wav::write_audio(&wav, &audio).unwrap();
+    let out = std::process::Command::new(exe)
+        .arg("dtmf-detect")
+        .arg(&wav)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for (line, (d, start)) in lines
+        .iter()
+        .zip([('1', 0.05), ('5', 0.25), ('9', 0.45), ('#', 0.65)])
+    {
+        // "D start=S.SSSs duration=NNms"
+        let mut parts = line.split_whitespace();
+        assert_eq!(parts.next(), Some(d.to_string().as_str()), "{line}");
+        let s: f64 = parts
+            .next()
+            .unwrap()
+            .trim_start_matches("start=")
+            .trim_end_matches('s')
+            .parse()
+            .unwrap();
+        let dur: u32 = parts
+            .next()
+            .unwrap()
+            .trim_start_matches("duration=")
+            .trim_end_matches("ms")
+            .parse()
+            .unwrap();
+        assert!((s - start).abs() <= 0.01, "{line}");
+        assert!(dur.abs_diff(100) <= 10, "{line}");
+    }
+    std::fs::write(dir.join("odd.raw"), [1u8, 2, 3]).unwrap();
+    let bad = std::process::Command::new(exe)
+        .arg("dtmf-detect")
+        .arg(dir.join("odd.raw"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("odd.raw"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

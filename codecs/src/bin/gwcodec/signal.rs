@@ -161,7 +161,9 @@ fn cid_decode(argv: &[String]) -> Result<(), CliError> {
     let samples = read(&inp)?;
     let stds: Vec<CidStandard> = match a.opt("std") {
         Some(s) => vec![parse_std(s)?],
-        None => vec![CidStandard::Bell202, CidStandard::V23, CidStandard::Dtmf],
+        // Bell 202 and V.23 receivers each read the other's signal: pick the FSK standard whose
+        // tone pair carries more of the file's energy.
+        None => vec![likely_fsk(&samples), CidStandard::Dtmf],
     };
     let mut decoded = 0;
     let mut errors = Vec::new();
@@ -191,6 +193,30 @@ fn cid_decode(argv: &[String]) -> Result<(), CliError> {
         return Err(CliError::Input { path: inp, why });
     }
     Ok(())
+}
+
+fn likely_fsk(samples: &[i16]) -> CidStandard {
+    let power = |f: f64| {
+        let c = 2.0 * (2.0 * std::f64::consts::PI * f / 8000.0).cos();
+        let (mut s1, mut s2, mut total) = (0.0f64, 0.0f64, 0.0f64);
+        // Blocks of 40 ms: sum the block powers so phase drift does not matter.
+        for (i, &x) in samples.iter().enumerate() {
+            let s = x as f64 + c * s1 - s2;
+            s2 = s1;
+            s1 = s;
+            if i % 320 == 319 {
+                total += s1 * s1 + s2 * s2 - c * s1 * s2;
+                s1 = 0.0;
+                s2 = 0.0;
+            }
+        }
+        total
+    };
+    if power(1200.0) + power(2200.0) >= power(1300.0) + power(2100.0) {
+        CidStandard::Bell202
+    } else {
+        CidStandard::V23
+    }
 }
 
 fn print_message(m: &codecs::callerid::CidMessage) {
