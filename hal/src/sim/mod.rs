@@ -663,16 +663,7 @@ fn reader_thread(
         let Ok(mut reader) = stream.try_clone().map(io::BufReader::new) else {
             continue;
         };
-        let mut w = &stream;
-        // Handshake: our HELLO, then theirs within the timeout.
-        if write_message(
-            &mut w,
-            &Message::Hello(Hello::new(Role::Port, shared.kind, shared.index)),
-        )
-        .is_err()
-        {
-            continue;
-        }
+        // Handshake: the peer's HELLO within the timeout, then ours (or ERROR).
         let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
         let refuse = |code, why: &str| {
             let mut w = &stream;
@@ -688,7 +679,13 @@ fn reader_thread(
                 refuse(ErrorCode::WrongRole, "role or port kind does not match this port");
                 continue;
             }
-            Ok(Message::Hello(_)) => {}
+            Ok(Message::Hello(_)) => {
+                let mut w = &stream;
+                let hello = Message::Hello(Hello::new(Role::Port, shared.kind, shared.index));
+                if write_message(&mut w, &hello).is_err() {
+                    continue;
+                }
+            }
             _ => {
                 c.protocol_errors.fetch_add(1, Ordering::Relaxed);
                 refuse(ErrorCode::Malformed, "expected HELLO");
