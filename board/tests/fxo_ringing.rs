@@ -181,3 +181,121 @@ fn exchange_rings_fxo_port_with_caller_id() {
     gw.join().unwrap();
     ex.stop();
 }
+
+#[test]
+fn fxo_port_dials_out_by_pulses_and_sees_cpc() {
+    use codecs::tones::{CallProgressDetector, Heard, TonePlan};
+
+    let mut board = SimBoard::start(SimBoardConfig::new(vec![SimPortConfig {
+        kind: PortKind::Fxo,
+        tcp_port: 0,
+    }]))
+    .unwrap();
+    let fxo_addr = board.local_addr(PortId(0)).unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let gw = {
+        let (seen, done) = (seen.clone(), done.clone());
+        let mut pcm = board.take_pcm().unwrap();
+        let mut fxo = board.take_fxo(PortId(0)).unwrap();
+        thread::spawn(move || {
+            let mut mon = FxoMonitor::new(FxoTiming::default());
+            let mut progress = CallProgressDetector::new(TonePlan::for_country("US").unwrap());
+            let mut dtmf = DtmfDetector::new();
+            let (tx, mut rx) = ([SILENCE; 1], [SILENCE; 1]);
+            // Loop-disconnect dialling at 10 pps from the media loop: 60 ms break, 40 ms make.
+            let mut pulses: Vec<bool> = Vec::new();
+            for d in [2usize, 10, 1] {
+                for _ in 0..d {
+                    pulses.extend([false; 6]);
+                    pulses.extend([true; 4]);
+                }
+                pulses.extend([true; 80]);
+            }
+            let (mut seized, mut dialling, mut step) = (false, false, 0);
+            for _ in 0..6000 {
+                if done.load(Ordering::Acquire) {
+                    break;
+                }
+                let r = pcm.exchange(&tx, &mut rx).unwrap();
+                let now = Instant::from_samples(r.tick * 80);
+                mon.update(fxo.read(now).unwrap(), now);
+                let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+                while let Some(e) = mon.poll() {
+                    if e.kind == FxoEventKind::LinePresent && !seized {
+                        seized = true;
+                        fxo.set_off_hook(true).unwrap();
+                        mon.set_off_hook(true, now);
+                    }
+                    s.events.push((e.kind, e.at));
+                }
+                progress.process(&rx[0]);
+                while let Some(e) = progress.poll() {
+                    if e.heard == Heard::Tone(ToneKind::Dial) && seized && step == 0 {
+                        dialling = true;
+                    }
+                }
+                if dialling && step < pulses.len() {
+                    fxo.set_off_hook(pulses[step]).unwrap();
+                    step += 1;
+                }
+                dtmf.process(&rx[0]);
+                while let Some(e) = dtmf.poll() {
+                    if e.kind == DtmfEventKind::Start {
+                        s.digits.push(e.digit);
+                    }
+                }
+            }
+            drop(board);
+        })
+    };
+
+    let alice = LineConfig::card("201", 0);
+    let mut trunk = LineConfig::trunk("300", fxo_addr);
+    trunk.supervision = Supervision::Cpc;
+    trunk.cpc = Duration::from_millis(300);
+    let mut cfg = ExchangeConfig::new("US", vec![alice, trunk]);
+    cfg.ring = Some(vec![(1000, 3000)]);
+    let ex = Exchange::start(cfg).unwrap();
+    let phone = SimPhone::connect(ex.line_addr("201").unwrap(), PhoneConfig::default()).unwrap();
+
+    // The gateway's pulses cross into the exchange's clock with their timing: digits 2 0 1.
+    phone.wait_ringing(S(15)).unwrap();
+    assert_eq!(ex.line("300").unwrap().digits, "201");
+    let id = phone.wait_caller_id(S(5)).unwrap();
+    assert_eq!(id.number.as_str(), "300");
+    phone.off_hook();
+    phone.pause(Duration::from_millis(200)).unwrap();
+    phone.dial_dtmf("5").unwrap();
+    wait(&seen, "DTMF from the phone", S(3), |s| s.digits == "5");
+
+    // The phone hangs up: the exchange removes the trunk's feed for 300 ms (CPC).
+    phone.on_hook();
+    wait(&seen, "loop current restored", S(3), |s| {
+        count(s, |k| matches!(k, FxoEventKind::LoopCurrentRestored { .. })) == 1
+    });
+    {
+        let s = seen.lock().unwrap();
+        assert_eq!(
+            count(&s, |k| *k == FxoEventKind::LoopCurrentDrop),
+            1,
+            "{:?}",
+            s.events
+        );
+        let after = s
+            .events
+            .iter()
+            .find_map(|e| match e.0 {
+                FxoEventKind::LoopCurrentRestored { after } => Some(after),
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            after.abs_diff(Duration::from_millis(300)) <= Duration::from_millis(10),
+            "{after:?}"
+        );
+    }
+    done.store(true, Ordering::Release);
+    gw.join().unwrap();
+    ex.stop();
+}
