@@ -139,6 +139,8 @@ pub struct JitterStats {
     pub stretched_samples: u64,
     /// Samples removed to shrink the delay (silence skipped or frames dropped).
     pub shrunk_samples: u64,
+    /// Audio frames dropped to shrink the delay during speech.
+    pub dropped: u64,
     /// Delay of the playout point behind the fastest path, at the last pop (samples).
     pub current_delay: u32,
     /// Current target delay (samples).
@@ -187,9 +189,10 @@ pub struct JitterBuffer<const N: usize = 32, const P: usize = 480> {
     last_seq: Option<u16>,
     /// Bit i set: sequence `last_seq - i` was played.
     played_mask: u64,
-    /// Sequence numbers used by packets that do not enter the buffer (telephone-events).
-    foreign: [Option<u16>; 8],
-    foreign_at: usize,
+    /// Sequence numbers used by packets that do not enter the buffer (telephone-events):
+    /// the newest one and a mask of the 64 before it.
+    foreign_top: Option<u16>,
+    foreign_mask: u64,
     in_silence: bool,
     last_samples: u32,
     consecutive_missing: u32,
@@ -198,7 +201,8 @@ pub struct JitterBuffer<const N: usize = 32, const P: usize = 480> {
     transit_ref: Option<u32>,
     buckets: [i32; BUCKETS],
     bucket_start: u32,
-    est: u32,
+    /// Peak relative transit estimate, in 1/256 sample.
+    est_q8: u32,
     stats: JitterStats,
 }
 
@@ -212,8 +216,8 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             play_ts: 0,
             last_seq: None,
             played_mask: 0,
-            foreign: [None; 8],
-            foreign_at: 0,
+            foreign_top: None,
+            foreign_mask: 0,
             in_silence: false,
             last_samples: cfg.frame_samples,
             consecutive_missing: 0,
@@ -221,7 +225,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             transit_ref: None,
             buckets: [i32::MAX; BUCKETS],
             bucket_start: 0,
-            est: cfg.initial_delay.saturating_sub(cfg.margin),
+            est_q8: cfg.initial_delay.saturating_sub(cfg.margin) << 8,
             stats: JitterStats::default(),
         };
         jb.stats.target_delay = jb.target();
@@ -235,13 +239,14 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
         s.target_delay = self.target();
-        s.jitter_estimate = self.est;
+        s.jitter_estimate = self.est_q8 >> 8;
         s.buffered = self.slots.iter().filter(|s| s.used).count() as u32;
         s
     }
 
     fn target(&self) -> u32 {
-        (self.est + self.cfg.margin).clamp(self.cfg.min_delay, self.cfg.max_delay.max(self.cfg.min_delay))
+        ((self.est_q8 >> 8) + self.cfg.margin)
+            .clamp(self.cfg.min_delay, self.cfg.max_delay.max(self.cfg.min_delay))
     }
 
     /// Flushes packets and the timeline; the delay estimate is kept (same network path).
@@ -252,7 +257,8 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         self.started = false;
         self.last_seq = None;
         self.played_mask = 0;
-        self.foreign = [None; 8];
+        self.foreign_top = None;
+        self.foreign_mask = 0;
         self.in_silence = false;
         self.consecutive_missing = 0;
         self.transit_ref = None;
@@ -262,8 +268,34 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
     /// Records that sequence number `seq` was used by a packet handled elsewhere (RFC 4733
     /// events), so the gap it leaves is not taken for loss.
     pub fn note_foreign_seq(&mut self, seq: u16) {
-        self.foreign[self.foreign_at] = Some(seq);
-        self.foreign_at = (self.foreign_at + 1) % self.foreign.len();
+        match self.foreign_top {
+            Some(top) if seq_newer(seq, top) => {
+                let shift = seq.wrapping_sub(top) as u32;
+                self.foreign_mask = if shift >= 64 {
+                    0
+                } else {
+                    self.foreign_mask << shift
+                } | 1;
+                self.foreign_top = Some(seq);
+            }
+            Some(top) => {
+                let back = top.wrapping_sub(seq) as u32;
+                if back < 64 {
+                    self.foreign_mask |= 1u64 << back;
+                }
+            }
+            None => {
+                self.foreign_top = Some(seq);
+                self.foreign_mask = 1;
+            }
+        }
+    }
+
+    fn is_foreign(&self, seq: u16) -> bool {
+        self.foreign_top.is_some_and(|top| {
+            let back = top.wrapping_sub(seq) as u32;
+            back < 64 && self.foreign_mask & (1u64 << back) != 0
+        })
     }
 
     fn base(&self) -> i32 {
@@ -285,11 +317,11 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             self.bucket_start = arrival;
         }
         self.buckets[0] = self.buckets[0].min(rel);
-        let relative = (rel - self.base()).max(0) as u32;
-        if relative > self.est {
-            self.est = relative;
+        let relative = ((rel - self.base()).max(0) as u32).min(1 << 22) << 8;
+        if relative > self.est_q8 {
+            self.est_q8 = relative;
         } else {
-            self.est -= (self.est - relative) >> self.cfg.decay_shift;
+            self.est_q8 -= (self.est_q8 - relative) >> self.cfg.decay_shift;
         }
     }
 
@@ -413,18 +445,20 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             .map(|(i, _)| i)
     }
 
-    fn seq_contiguous(&self, next: u16) -> bool {
-        let Some(last) = self.last_seq else { return true };
-        let mut s = last.wrapping_add(1);
-        let mut guard = 0;
-        while s != next {
-            if !self.foreign.contains(&Some(s)) || guard > 8 {
-                return false;
-            }
-            s = s.wrapping_add(1);
-            guard += 1;
+    /// Sequence numbers between the last played packet and `next` that are neither played nor
+    /// used by foreign packets: the packets really missing.
+    fn missing_before(&self, next: u16) -> u32 {
+        let Some(last) = self.last_seq else { return 0 };
+        let diff = next.wrapping_sub(last) as u32;
+        if diff == 0 || diff >= 0x8000 {
+            return 0;
         }
-        true
+        if diff > 64 {
+            return diff - 1;
+        }
+        (1..diff)
+            .filter(|&k| !self.is_foreign(last.wrapping_add(k as u16)))
+            .count() as u32
     }
 
     /// Next piece of audio for local time `now` (the caller's sample clock).
@@ -487,7 +521,13 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         let excess = d - target;
 
         let Some(mut i) = next else {
-            if self.in_silence || self.consecutive_missing >= self.cfg.max_concealed_frames {
+            // Telephone-events newer than the last audio: the sender paused audio for them.
+            let events_flowing = match (self.foreign_top, self.last_seq) {
+                (Some(f), Some(l)) => seq_newer(f, l),
+                _ => false,
+            };
+            if self.in_silence || events_flowing || self.consecutive_missing >= self.cfg.max_concealed_frames
+            {
                 self.in_silence = true;
                 self.play_ts = self.play_ts.wrapping_add(frame);
                 return Playout::Silence { samples: frame };
@@ -499,7 +539,8 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         if gap > 0 {
             let gap = gap as u32;
             let seq = self.slots[i].seq;
-            let silence = self.in_silence || self.slots[i].marker || self.seq_contiguous(seq);
+            let missing = self.missing_before(seq);
+            let silence = self.in_silence || self.slots[i].marker || self.consecutive_missing >= missing;
             if !silence {
                 return self.conceal_lost(self.last_samples.min(gap));
             }
@@ -519,7 +560,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
                 self.play_ts = self.play_ts.wrapping_add(samples);
                 return Playout::Silence { samples };
             }
-        } else if excess > hyst + frame as i32
+        } else if excess >= frame as i32
             && self.pops_since_shrink >= self.cfg.talk_shrink_interval
             && !self.slots[i].marker
         {
@@ -531,6 +572,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
                 self.slots[i].used = false;
                 self.mark_played(s.seq, false);
                 self.stats.shrunk_samples += s.samples as u64;
+                self.stats.dropped += 1;
                 self.pops_since_shrink = 0;
                 i = j;
             }
@@ -538,6 +580,14 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
 
         let s = self.slots[i];
         self.slots[i].used = false;
+        if self.consecutive_missing > 0 {
+            // Concealed frames beyond the packets really missing were the sender's silence.
+            let missing = self.missing_before(s.seq);
+            self.stats.lost -= self
+                .consecutive_missing
+                .saturating_sub(missing)
+                .min(self.stats.lost as u32) as u64;
+        }
         self.mark_played(s.seq, true);
         self.play_ts = s.timestamp.wrapping_add(s.samples);
         self.last_samples = if s.samples > 0 { s.samples } else { frame };
@@ -556,9 +606,6 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
     fn conceal_lost(&mut self, samples: u32) -> Playout<'static> {
         let samples = samples.max(1);
         self.play_ts = self.play_ts.wrapping_add(samples);
-        if let Some(last) = self.last_seq {
-            self.mark_played(last.wrapping_add(1), false);
-        }
         self.consecutive_missing += 1;
         self.stats.lost += 1;
         Playout::Lost { samples }
