@@ -165,7 +165,7 @@ impl DcBlocker {
     /// Filters one sample.
     #[inline]
     pub fn run(&mut self, x: f32) -> f32 {
-        let y = x - self.x1 + DC_POLE * self.y1;
+        let y = flush(x - self.x1 + DC_POLE * self.y1);
         self.x1 = x;
         self.y1 = y;
         y
@@ -195,6 +195,8 @@ pub struct EchoCanceller {
     hist_w: Vec<f32>,
     /// Index one past the newest sample in `hist`/`hist_w`.
     pos: usize,
+    /// Σ xw² over the current window.
+    win_energy: f32,
     hpf_far: DcBlocker,
     hpf_near: DcBlocker,
     far_prev: f32,
@@ -263,6 +265,7 @@ impl EchoCanceller {
             hist: vec![0.0; taps + HISTORY_SLACK],
             hist_w: vec![0.0; taps + HISTORY_SLACK],
             pos: taps,
+            win_energy: 0.0,
             hpf_far: DcBlocker::default(),
             hpf_near: DcBlocker::default(),
             far_prev: 0.0,
@@ -390,8 +393,8 @@ impl EchoCanceller {
         } else {
             (far as f32 * SCALE, near as f32 * SCALE)
         };
-        let xw = x - PREWHITEN * self.far_prev;
-        let dw = d - PREWHITEN * self.near_prev;
+        let xw = flush(x - PREWHITEN * self.far_prev);
+        let dw = flush(d - PREWHITEN * self.near_prev);
         self.far_prev = x;
         self.near_prev = d;
         self.push_reference(x, xw);
@@ -400,11 +403,15 @@ impl EchoCanceller {
         let start = self.pos - self.taps;
         let win = &self.hist[start..self.pos];
         let win_w = &self.hist_w[start..self.pos];
-        let (y_fg, y_bg_w, norm) = filter_pair(&self.fg, &self.bg, &self.gains, win, win_w);
+        let y_fg = dot(&self.fg, win);
+        let y_bg_w = dot(&self.bg, win_w);
+        // IPNLMS normalisation x'Gx, with the gains summing to one, taken as its expectation
+        // |x|²/L: a running sum instead of another pass over the taps.
+        let norm = self.win_energy / self.taps as f32;
 
         let e_fg = d - y_fg;
         let e_bg_w = dw - y_bg_w;
-        let e_fg_w = e_fg - PREWHITEN * self.fg_err_prev;
+        let e_fg_w = flush(e_fg - PREWHITEN * self.fg_err_prev);
         self.fg_err_prev = e_fg;
 
         // Until the first convergence there is nothing to protect yet, and on short, loud echo
@@ -442,7 +449,13 @@ impl EchoCanceller {
             self.hist.copy_within(from..self.pos, 0);
             self.hist_w.copy_within(from..self.pos, 0);
             self.pos = keep;
+            // Recompute now and then so rounding in the running sum cannot accumulate.
+            self.win_energy = self.hist_w[..keep].iter().map(|v| v * v).sum();
+        } else {
+            let old = self.hist_w[self.pos - self.taps];
+            self.win_energy = (self.win_energy - old * old).max(0.0);
         }
+        self.win_energy += xw * xw;
         self.hist[self.pos] = x;
         self.hist_w[self.pos] = xw;
         self.pos += 1;
@@ -576,9 +589,9 @@ impl EchoCanceller {
     #[inline]
     fn levels(&mut self, x: f32, d: f32, e: f32) {
         const FAST: f32 = 1.0 / 64.0;
-        self.pow_far += FAST * (x * x - self.pow_far);
-        self.pow_near += FAST * (d * d - self.pow_near);
-        self.pow_err += FAST * (e * e - self.pow_err);
+        self.pow_far = flush(self.pow_far + FAST * (x * x - self.pow_far));
+        self.pow_near = flush(self.pow_near + FAST * (d * d - self.pow_near));
+        self.pow_err = flush(self.pow_err + FAST * (e * e - self.pow_err));
         // Background noise: follow drops quickly, rise slowly (about 3 dB/s).
         if self.pow_err < self.noise {
             self.noise += 0.01 * (self.pow_err - self.noise);
@@ -610,7 +623,7 @@ impl EchoCanceller {
         } else {
             1.0 / 40.0
         };
-        self.nlp_gain += rate * (target - self.nlp_gain);
+        self.nlp_gain = flush(self.nlp_gain + rate * (target - self.nlp_gain));
         let noise = if self.cfg.comfort_noise {
             self.comfort_noise()
         } else {
@@ -634,43 +647,86 @@ impl EchoCanceller {
     }
 }
 
+/// Zero below -300 dBov: decaying recursions must not reach subnormal numbers, which are many
+/// times slower on most FPUs (and would then fill the whole filter window during silence).
+#[inline]
+fn flush(v: f32) -> f32 {
+    if v.abs() < 1e-15 { 0.0 } else { v }
+}
+
 #[inline]
 fn to_i16(v: f32) -> i16 {
     let s = (v * 32768.0).round();
     s.clamp(i16::MIN as f32, i16::MAX as f32) as i16
 }
 
-/// Foreground output on the plain window, background output on the whitened window, and the
-/// proportionate normalisation Σ g·xw², in one pass.
+/// Σ a·b over whole chunks of `LANES`.
 #[inline]
-fn filter_pair(fg: &[f32], bg: &[f32], g: &[f32], x: &[f32], xw: &[f32]) -> (f32, f32, f32) {
-    let mut a = [0.0f32; LANES];
-    let mut b = [0.0f32; LANES];
-    let mut c = [0.0f32; LANES];
-    for ((((f, w), g), x), xw) in fg
-        .chunks_exact(LANES)
-        .zip(bg.chunks_exact(LANES))
-        .zip(g.chunks_exact(LANES))
-        .zip(x.chunks_exact(LANES))
-        .zip(xw.chunks_exact(LANES))
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
     {
-        for i in 0..LANES {
-            a[i] += f[i] * x[i];
-            b[i] += w[i] * xw[i];
-            c[i] += g[i] * xw[i] * xw[i];
-        }
+        simd::dot(a, b)
     }
-    (lane_sum(&a), lane_sum(&b), lane_sum(&c))
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (a, _) = a.as_chunks::<LANES>();
+        let (b, _) = b.as_chunks::<LANES>();
+        let mut acc = [0.0f32; LANES];
+        for (a, b) in a.iter().zip(b) {
+            for i in 0..LANES {
+                acc[i] += a[i] * b[i];
+            }
+        }
+        lane_sum(&acc)
+    }
+}
+
+/// SSE2 (baseline on x86_64) version of the dot product. Without them, LLVM keeps ordered float
+/// sums scalar below opt-level 3; at opt-level 3 the portable code vectorises on every target.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::LANES;
+    use core::arch::x86_64::{__m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_setzero_ps, _mm_storeu_ps};
+
+    #[inline]
+    fn load(v: &[f32; LANES], half: usize) -> __m128 {
+        // SAFETY: `v` holds 8 floats, so 4 starting at 0 or 4 are in bounds; unaligned load.
+        unsafe { _mm_loadu_ps(v.as_ptr().add(4 * half)) }
+    }
+
+    #[inline]
+    fn sum(a: __m128, b: __m128) -> f32 {
+        let mut lanes = [0.0f32; 4];
+        // SAFETY: `lanes` holds 4 floats; SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), _mm_add_ps(a, b)) };
+        (lanes[0] + lanes[2]) + (lanes[1] + lanes[3])
+    }
+
+    #[inline]
+    pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let (a, _) = a.as_chunks::<LANES>();
+        let (b, _) = b.as_chunks::<LANES>();
+        // SAFETY (all intrinsics below): SSE2 is part of the x86_64 baseline.
+        let (mut s0, mut s1) = unsafe { (_mm_setzero_ps(), _mm_setzero_ps()) };
+        for (a, b) in a.iter().zip(b) {
+            unsafe {
+                s0 = _mm_add_ps(s0, _mm_mul_ps(load(a, 0), load(b, 0)));
+                s1 = _mm_add_ps(s1, _mm_mul_ps(load(a, 1), load(b, 1)));
+            }
+        }
+        sum(s0, s1)
+    }
 }
 
 /// w += c · g · xw
 #[inline]
 fn adapt(w: &mut [f32], g: &[f32], xw: &[f32], c: f32) {
-    for ((w, g), xw) in w
-        .chunks_exact_mut(LANES)
-        .zip(g.chunks_exact(LANES))
-        .zip(xw.chunks_exact(LANES))
-    {
+    let (w, _) = w.as_chunks_mut::<LANES>();
+    let (g, _) = g.as_chunks::<LANES>();
+    let (xw, _) = xw.as_chunks::<LANES>();
+    let n = w.len().min(g.len()).min(xw.len());
+    for k in 0..n {
+        let (w, g, xw) = (&mut w[k], &g[k], &xw[k]);
         for i in 0..LANES {
             w[i] += c * g[i] * xw[i];
         }
@@ -679,8 +735,9 @@ fn adapt(w: &mut [f32], g: &[f32], xw: &[f32], c: f32) {
 
 #[inline]
 fn abs_sum(w: &[f32]) -> f32 {
+    let (w, _) = w.as_chunks::<LANES>();
     let mut a = [0.0f32; LANES];
-    for w in w.chunks_exact(LANES) {
+    for w in w {
         for i in 0..LANES {
             a[i] += w[i].abs();
         }

@@ -199,19 +199,22 @@ impl Concealer {
 /// Pitch period (samples) of the end of `hist` by normalised cross-correlation.
 fn find_pitch(hist: &[i16; HIST_LEN]) -> usize {
     let tail = &hist[HIST_LEN - CORR_LEN..];
-    let energy_tail: f32 = tail.iter().map(|&v| (v as f32) * (v as f32)).sum();
-    if energy_tail < 1.0 {
+    let energy_tail = dot(tail, tail);
+    if energy_tail == 0 {
         return PITCH_MAX;
     }
+    // Energy of the lagged window, slid one sample per lag instead of recomputed.
+    let first = HIST_LEN - CORR_LEN - PITCH_MIN;
+    let mut yy = dot(&hist[first..first + CORR_LEN], &hist[first..first + CORR_LEN]) as f64;
     let mut best = PITCH_MAX;
-    let mut best_score = f32::MIN;
+    let mut best_score = f64::MIN;
     for lag in PITCH_MIN..=PITCH_MAX {
-        let past = &hist[HIST_LEN - CORR_LEN - lag..HIST_LEN - lag];
-        let (mut xy, mut yy) = (0.0f32, 0.0f32);
-        for (&a, &b) in tail.iter().zip(past) {
-            xy += a as f32 * b as f32;
-            yy += b as f32 * b as f32;
+        let start = HIST_LEN - CORR_LEN - lag;
+        if lag > PITCH_MIN {
+            let (enter, leave) = (hist[start] as f64, hist[start + CORR_LEN] as f64);
+            yy += enter * enter - leave * leave;
         }
+        let xy = dot(tail, &hist[start..start + CORR_LEN]) as f64;
         let score = if yy > 0.0 { xy / yy.sqrt() } else { 0.0 };
         if score > best_score {
             best_score = score;
@@ -219,6 +222,21 @@ fn find_pitch(hist: &[i16; HIST_LEN]) -> usize {
         }
     }
     best
+}
+
+/// Integer dot product of two equally long sample windows (exact; vectorises).
+#[inline]
+fn dot(a: &[i16], b: &[i16]) -> i64 {
+    let mut acc = [0i64; 8];
+    let (ac, ar) = a.as_chunks::<8>();
+    let (bc, br) = b.as_chunks::<8>();
+    for (x, y) in ac.iter().zip(bc) {
+        for i in 0..8 {
+            acc[i] += (x[i] as i32 * y[i] as i32) as i64;
+        }
+    }
+    let tail: i64 = ar.iter().zip(br).map(|(&x, &y)| x as i64 * y as i64).sum();
+    acc.iter().sum::<i64>() + tail
 }
 
 #[inline]
