@@ -164,7 +164,12 @@ pub struct EventSender {
     state: SenderState,
     event: u8,
     timestamp: u32,
+    /// Duration field of the current segment.
     duration: u32,
+    /// Time since the event began, over all segments.
+    elapsed: u32,
+    /// Start of the current segment relative to the event start.
+    segment_offset: u32,
 }
 
 impl EventSender {
@@ -175,6 +180,8 @@ impl EventSender {
             event: 0,
             timestamp: 0,
             duration: 0,
+            elapsed: 0,
+            segment_offset: 0,
         }
     }
 
@@ -189,6 +196,8 @@ impl EventSender {
         self.event = event;
         self.timestamp = timestamp;
         self.duration = 0;
+        self.elapsed = 0;
+        self.segment_offset = 0;
         self.state = SenderState::Active {
             first: true,
             stop_requested: false,
@@ -214,19 +223,19 @@ impl EventSender {
                 first,
                 stop_requested,
             } => {
-                self.duration += pd;
+                self.elapsed += pd;
                 let mut marker = first;
-                if self.duration > MAX_SEGMENT_DURATION as u32 {
-                    // Close the segment at 0xFFFF, and start the next one right after it.
-                    if self.duration - pd < MAX_SEGMENT_DURATION as u32 {
-                        self.duration = MAX_SEGMENT_DURATION as u32;
-                    } else {
-                        self.timestamp = self.timestamp.wrapping_add(MAX_SEGMENT_DURATION as u32);
-                        self.duration -= MAX_SEGMENT_DURATION as u32;
-                        marker = false;
-                    }
+                if self.elapsed - self.segment_offset > MAX_SEGMENT_DURATION as u32
+                    && self.duration >= MAX_SEGMENT_DURATION as u32
+                {
+                    // The previous packet closed the segment at 0xFFFF: start the next one
+                    // (RFC 4733 2.5.1.3), without the marker bit.
+                    self.segment_offset += MAX_SEGMENT_DURATION as u32;
+                    self.timestamp = self.timestamp.wrapping_add(MAX_SEGMENT_DURATION as u32);
+                    marker = false;
                 }
-                let ending = stop_requested && self.duration >= self.cfg.min_duration as u32;
+                self.duration = (self.elapsed - self.segment_offset).min(MAX_SEGMENT_DURATION as u32);
+                let ending = stop_requested && self.elapsed >= self.cfg.min_duration as u32;
                 self.state = if ending {
                     SenderState::Ending {
                         left: self.cfg.end_packets.saturating_sub(1),
