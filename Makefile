@@ -20,8 +20,7 @@ deps-test: check-tools
 ## make run: the gateway on the simulated board (2 FXS + 1 FXO on a simulated PSTN) with its web page.
 run: deps-run
 	$(CARGO) build --release -p gateway -p board --bins
-	@mkdir -p $(RUN_DIR)
-	exec target/release/gatewayd --board sim --state-dir $(RUN_DIR)
+	@RUN_DIR=$(RUN_DIR) exec scripts/run-sim.sh
 
 ## make test: formatting, lints, then every test (unit, property, interop, end-to-end).
 test: deps-test fmt-check clippy unit

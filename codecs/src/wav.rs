@@ -46,7 +46,7 @@ pub fn decode_audio(bytes: &[u8]) -> Result<Vec<i16>, AudioFileError> {
     if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WAVE" {
         return decode_wav(bytes);
     }
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(AudioFileError::OddLength { bytes: bytes.len() });
     }
     Ok(bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())

@@ -10,10 +10,13 @@
 //! - [`config`]: the configuration model and its safe storage.
 //! - [`web`]: the local web page and JSON API.
 //!
+//! [`app`] assembles the process from these parts.
+//!
 //! Protocol cores are sans-IO: they take bytes, events and `now` and return what to send and
 //! their next deadline. Sockets and tokio live only in the thin edges (`sip::transport`, `web`,
 //! the process in `main.rs`).
 
+pub mod app;
 pub mod call;
 pub mod config;
 pub mod media;

@@ -1,0 +1,201 @@
+//! The process: opens the board, starts the media loop, the control plane and the web page.
+//! This is the thin edge where threads, tokio and sockets meet the sans-IO cores.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hal::board::{PortId, PortKind as HalPortKind};
+use hal::fxo::FxoEventKind;
+use hal::fxs::FxsEventKind;
+
+use crate::config::Config;
+use crate::config::board::{Backend, BoardDef};
+use crate::config::model::PortKind;
+use crate::media::{LineEvent, LineEventKind, MediaEngine, MediaHandle, PortLines};
+use crate::web::status::{PortStatus, Status};
+
+/// Why the gateway could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Board(std::io::Error),
+    Web { addr: SocketAddr, err: std::io::Error },
+    Media(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Board(e) => write!(f, "cannot open the board: {e}"),
+            StartError::Web { addr, err } => write!(f, "cannot listen for the web page on {addr}: {err}"),
+            StartError::Media(e) => write!(f, "cannot start the media loop: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// An opened board: its media loop handle and, for the simulated board, where each port listens.
+pub struct OpenBoard {
+    pub media: MediaHandle,
+    pub port_addrs: Vec<(u8, PortKind, Option<SocketAddr>)>,
+    _sim: Option<hal::sim::SimBoard>,
+}
+
+/// Opens the board's ports and starts the media loop on them.
+pub fn open_board(def: &BoardDef) -> Result<OpenBoard, StartError> {
+    // Every backend of this build is the simulated one; the Linux backend adds its own arm.
+    let sim_ports = def
+        .ports
+        .iter()
+        .map(|p| match p.backend {
+            Backend::Sim => hal::sim::SimPortConfig {
+                kind: match p.kind {
+                    PortKind::Fxs => HalPortKind::Fxs,
+                    PortKind::Fxo => HalPortKind::Fxo,
+                },
+                tcp_port: p.tcp_port,
+            },
+        })
+        .collect();
+    let mut sim =
+        hal::sim::SimBoard::start(hal::sim::SimBoardConfig::new(sim_ports)).map_err(StartError::Board)?;
+    let pcm = sim
+        .take_pcm()
+        .ok_or_else(|| StartError::Board(std::io::Error::other("board clock taken")))?;
+    let mut lines = Vec::new();
+    let mut port_addrs = Vec::new();
+    for (i, p) in def.ports.iter().enumerate() {
+        let id = PortId(i as u8);
+        port_addrs.push((i as u8, p.kind, sim.local_addr(id)));
+        match p.kind {
+            PortKind::Fxs => {
+                if let Some(line) = sim.take_fxs(id) {
+                    lines.push(PortLines::Fxs {
+                        id: i as u8,
+                        pcm_channel: i,
+                        line: Box::new(line),
+                    });
+                }
+            }
+            PortKind::Fxo => {
+                if let Some(line) = sim.take_fxo(id) {
+                    lines.push(PortLines::Fxo {
+                        id: i as u8,
+                        pcm_channel: i,
+                        line: Box::new(line),
+                    });
+                }
+            }
+        }
+    }
+    let (engine, mut media) = MediaEngine::new(Box::new(pcm), lines);
+    engine.spawn(&mut media).map_err(StartError::Media)?;
+    Ok(OpenBoard {
+        media,
+        port_addrs,
+        _sim: Some(sim),
+    })
+}
+
+/// Applies one line event to the status the web page shows.
+pub fn record_event(status: &Mutex<Status>, ev: &LineEvent) {
+    let Ok(mut st) = status.lock() else { return };
+    let Some(p) = st.ports.iter_mut().find(|p| p.id == ev.port) else {
+        return;
+    };
+    let what = match ev.kind {
+        LineEventKind::Fxs(e) => match e.kind {
+            FxsEventKind::OffHook => {
+                p.off_hook = true;
+                "off-hook".to_string()
+            }
+            FxsEventKind::OnHook => {
+                p.off_hook = false;
+                "on-hook".to_string()
+            }
+            FxsEventKind::HookFlash { duration } => format!("hook flash ({} ms)", duration.as_millis()),
+            FxsEventKind::PulseDigit { digit } => format!("pulse digit {digit}"),
+        },
+        LineEventKind::Fxo(e) => match e.kind {
+            FxoEventKind::RingStart => {
+                p.ringing = true;
+                "ring start".to_string()
+            }
+            FxoEventKind::RingStop { on } => {
+                p.ringing = false;
+                format!("ring stop after {} ms", on.as_millis())
+            }
+            FxoEventKind::PolarityReversal { to } => format!("polarity reversal to {to:?}"),
+            FxoEventKind::LoopCurrentDrop => "loop current drop".to_string(),
+            FxoEventKind::LoopCurrentRestored { after } => {
+                format!("loop current restored after {} ms", after.as_millis())
+            }
+            FxoEventKind::LinePresent => {
+                p.line_present = Some(true);
+                "line present".to_string()
+            }
+            FxoEventKind::LineAbsent => {
+                p.line_present = Some(false);
+                "line absent".to_string()
+            }
+        },
+        LineEventKind::Fault(e) => format!("line fault: {e}"),
+    };
+    p.last_event = what;
+}
+
+/// Builds the initial status from the board and configuration.
+pub fn initial_status(
+    cfg: &Config,
+    board: &BoardDef,
+    addrs: &[(u8, PortKind, Option<SocketAddr>)],
+) -> Status {
+    let ports = addrs
+        .iter()
+        .map(|&(id, kind, addr)| {
+            let port_cfg = cfg.ports.iter().find(|p| p.id == id);
+            PortStatus {
+                id,
+                kind,
+                sim_addr: addr.map(|a| a.to_string()),
+                country: port_cfg.map(|p| p.country.clone()).unwrap_or_default(),
+                account: port_cfg.map(|p| p.account.clone()).unwrap_or_default(),
+                off_hook: false,
+                ringing: false,
+                line_present: if kind == PortKind::Fxo { Some(false) } else { None },
+                last_event: String::new(),
+            }
+        })
+        .collect();
+    Status {
+        board: board.name.clone(),
+        ports,
+        ..Status::default()
+    }
+}
+
+/// Drains the media loop's events into the status, every tick, until `stop` fires.
+pub async fn control_plane(
+    mut media: MediaHandle,
+    status: Arc<Mutex<Status>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> MediaHandle {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        while let Ok(ev) = media.events.pop() {
+            eprintln!("port {}: {:?}", ev.port, ev.kind);
+            record_event(&status, &ev);
+        }
+        if let Ok(mut st) = status.lock() {
+            st.media_ticks = media.stats.ticks.load(std::sync::atomic::Ordering::Relaxed);
+            st.media_overruns = media.stats.overruns.load(std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    media
+}

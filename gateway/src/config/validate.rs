@@ -1,0 +1,202 @@
+//! Checks a parsed [`Config`] beyond what its types enforce.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::model::*;
+
+/// One problem in a configuration: where (`port[1].hook_flash_max_ms`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    /// Line in the TOML text, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() {
+            "(top level)"
+        } else {
+            &self.path
+        };
+        match self.line {
+            Some(l) => write!(f, "{path} (line {l}): {}", self.message),
+            None => write!(f, "{path}: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Collector(Vec<ConfigError>);
+
+impl Collector {
+    fn err(&mut self, path: String, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            path,
+            line: None,
+            message: message.into(),
+        });
+    }
+}
+
+/// Countries with a tone plan in `codecs::tones`; kept in step by a test there.
+fn known_country(cc: &str) -> bool {
+    cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
+    let mut c = Collector(Vec::new());
+    let n = &cfg.network;
+    if n.interface.is_unspecified() {
+        c.err(
+            "network.interface".into(),
+            "must be a real interface address: it is advertised in Via, Contact and SDP",
+        );
+    }
+    if !n.rtp_port_min.is_multiple_of(2) {
+        c.err(
+            "network.rtp_port_min".into(),
+            "must be even (RTP uses even ports, RTCP the next odd one)",
+        );
+    }
+    if n.rtp_port_max <= n.rtp_port_min {
+        c.err("network.rtp_port_max".into(), "must be greater than rtp_port_min");
+    }
+    if n.t1_ms == 0 || n.t2_ms < n.t1_ms {
+        c.err("network.t2_ms".into(), "T1 must be positive and T2 at least T1");
+    }
+
+    let mut names = HashSet::new();
+    for (i, a) in cfg.accounts.iter().enumerate() {
+        let p = |k: &str| format!("account[{i}].{k}");
+        if a.name.is_empty() {
+            c.err(p("name"), "must not be empty");
+        } else if !names.insert(a.name.as_str()) {
+            c.err(p("name"), format!("duplicate account name '{}'", a.name));
+        }
+        if a.enabled {
+            if a.user.is_empty() {
+                c.err(p("user"), "must not be empty for an enabled account");
+            }
+            if a.domain.is_empty() {
+                c.err(p("domain"), "must not be empty for an enabled account");
+            }
+        }
+        if a.register && !(60..=86400).contains(&a.expires_s) {
+            c.err(p("expires_s"), "must be between 60 and 86400 seconds");
+        }
+    }
+
+    let mut ids = HashSet::new();
+    for (i, port) in cfg.ports.iter().enumerate() {
+        let p = |k: &str| format!("port[{i}].{k}");
+        if !ids.insert(port.id) {
+            c.err(p("id"), format!("port {} is configured twice", port.id));
+        }
+        if !port.account.is_empty() && cfg.account(&port.account).is_none() {
+            c.err(p("account"), format!("no account named '{}'", port.account));
+        }
+        if !known_country(&port.country) {
+            c.err(p("country"), "must be a two-letter ISO 3166 country code");
+        }
+        if port.hook_flash_min_ms < 50 || port.hook_flash_min_ms > port.hook_flash_max_ms {
+            c.err(
+                p("hook_flash_min_ms"),
+                "must be at least 50 ms and not above hook_flash_max_ms",
+            );
+        }
+        if port.hook_flash_max_ms > 2000 {
+            c.err(p("hook_flash_max_ms"), "must not exceed 2000 ms");
+        }
+        if port.codecs.is_empty() {
+            c.err(p("codecs"), "at least one codec is needed");
+        }
+        if ![10, 20, 30, 40, 60].contains(&port.ptime_ms) {
+            c.err(p("ptime_ms"), "must be one of 10, 20, 30, 40, 60");
+        }
+        if !(-24.0..=12.0).contains(&port.tx_gain_db) {
+            c.err(p("tx_gain_db"), "must be between -24 and +12 dB");
+        }
+        if !(-24.0..=12.0).contains(&port.rx_gain_db) {
+            c.err(p("rx_gain_db"), "must be between -24 and +12 dB");
+        }
+        if !port.ring_cadence.is_empty() && parse_cadence(&port.ring_cadence).is_none() {
+            c.err(
+                p("ring_cadence"),
+                "must be on,off pairs in ms, e.g. \"2000,4000\" (at most 4 pairs)",
+            );
+        }
+        if port.kind == PortKind::Fxo && !port.fxo_pin.bytes().all(|b| b.is_ascii_digit()) {
+            c.err(p("fxo_pin"), "must be digits only");
+        }
+    }
+
+    if c.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(c.0))
+    }
+}
+
+/// Parses "on,off[,on,off...]" (ms) into pairs.
+pub fn parse_cadence(s: &str) -> Option<Vec<(u16, u16)>> {
+    let v: Option<Vec<u16>> = s.split(',').map(|x| x.trim().parse().ok()).collect();
+    let v = v?;
+    if v.is_empty() || !v.len().is_multiple_of(2) || v.len() > 8 || v.iter().step_by(2).all(|&on| on == 0) {
+        return None;
+    }
+    Some(v.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_references_and_ranges_are_checked() {
+        let mut cfg = Config::default_for_sim();
+        cfg.ports[1].account = "nope".into();
+        cfg.ports[0].hook_flash_min_ms = 1000;
+        cfg.ports[2].ring_cadence = "2000".into();
+        let errs = validate(&cfg).unwrap_err().0;
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "port[0].hook_flash_min_ms",
+                "port[1].account",
+                "port[2].ring_cadence"
+            ]
+        );
+    }
+
+    #[test]
+    fn cadence_syntax() {
+        assert_eq!(parse_cadence("2000,4000"), Some(vec![(2000, 4000)]));
+        assert_eq!(
+            parse_cadence("400,200,400,2000"),
+            Some(vec![(400, 200), (400, 2000)])
+        );
+        assert_eq!(parse_cadence("0,100"), None);
+        assert_eq!(parse_cadence("x,1"), None);
+    }
+}
