@@ -52,14 +52,16 @@ for law in ("ulaw", "alaw"):
             name = {"ulaw": "µ-law", "alaw": "A-law"}[law]
             print(f"| {name} {op} | {inp} | {m(ours)} | {m(ref)} | **{ours / ref:.1f}x** |")
 print()
-print(f"GSM 06.10 full rate on the speech sample, frame by frame, against libgsm {sys.argv[2]} (`gsm_encode`/`gsm_decode`, Debian build):")
+print(f"GSM 06.10 full rate on the speech sample, frame by frame, against libgsm {sys.argv[2]}")
+print("(`gsm_encode`/`gsm_decode`, Debian build, separate process) and spandsp's `gsm0610_encode`/")
+print("`gsm0610_decode` (same process):")
 print()
-print("| GSM 06.10 | ours | libgsm | ratio |")
-print("|---|---:|---:|---:|")
+print("| GSM 06.10 | ours | libgsm | ratio | spandsp | ratio |")
+print("|---|---:|---:|---:|---:|---:|")
 for op in ("encode", "decode"):
-    ours = best[f"gsm_{op}"][0]
+    ours, sp = best[f"gsm_{op}"]
     ref = best[f"libgsm_{op}"][0]
-    print(f"| {op} | {m(ours)} | {m(ref)} | **{ours / ref:.2f}x** |")
+    print(f"| {op} | {m(ours)} | {m(ref)} | **{ours / ref:.2f}x** | {m(sp)} | {ours / sp:.2f}x |")
 print()
 print("Targets: G.711 at least 3x spandsp; GSM encode and decode at least as fast as libgsm.")
 print()
