@@ -508,6 +508,23 @@ fn trunk_thread(
     }
 }
 
+/// When caller ID starts after ringing starts: in the longest pause of the first cadence cycle
+/// (the pause after the first ring, or after the first double ring of a UK-style cadence), 500 ms
+/// into it as Telcordia GR-30 and ETSI EN 300 659-1 ask, or a quarter into a short pause.
+pub fn cid_delay(c: &RingCadence) -> Duration {
+    let mut t = 0u64;
+    let mut best = (0u64, 0u64);
+    for s in &c.segments {
+        t += u64::from(s.on_ms);
+        if u64::from(s.off_ms) > best.1 {
+            best = (t, u64::from(s.off_ms));
+        }
+        t += u64::from(s.off_ms);
+    }
+    let (start, off) = best;
+    Duration::from_millis(start + if off >= 1500 { 500 } else { off / 4 })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The switch.
 
@@ -592,6 +609,8 @@ struct Line {
 struct Switch {
     plan: &'static TonePlan,
     cadence: RingCadence,
+    /// From the start of ringing to the start of caller ID.
+    cid_delay: Duration,
     first_digit: Duration,
     interdigit: Duration,
     lines: Vec<Line>,
@@ -803,10 +822,7 @@ impl Switch {
                     since,
                     cid_sent: false,
                 } => {
-                    // Caller ID in the first silence, 500 ms after the first burst.
-                    if let Some((start, _)) = self.cadence.first_silence()
-                        && now - since >= start + Duration::from_millis(500)
-                    {
+                    if now - since >= self.cid_delay {
                         let caller = &self.lines[peer].cfg;
                         let id = CallerId::new(&caller.number, &caller.name).unwrap_or_default();
                         let fmt = if self.lines[i].cfg.cid == CidStandard::Dtmf {
@@ -1020,6 +1036,7 @@ impl Exchange {
         let status = Arc::new(Mutex::new(Vec::new()));
         let mut sw = Switch {
             plan,
+            cid_delay: cid_delay(&cadence),
             cadence,
             first_digit: cfg.first_digit,
             interdigit: cfg.interdigit,
@@ -1065,5 +1082,71 @@ impl Exchange {
             addrs,
             status,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_id_goes_in_the_longest_first_pause() {
+        let us = RingCadence::new(&[(2000, 4000)], 20).unwrap();
+        assert_eq!(cid_delay(&us), Duration::from_millis(2500));
+        let uk = RingCadence::new(&[(400, 200), (400, 2000)], 25).unwrap();
+        assert_eq!(cid_delay(&uk), Duration::from_millis(1500));
+        let short = RingCadence::new(&[(1000, 1000)], 25).unwrap();
+        assert_eq!(cid_delay(&short), Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn toml_config() {
+        let c = ExchangeConfig::from_toml(
+            r#"
+            country = "GB"
+            ring = [[1000, 3000]]
+            interdigit_ms = 4000
+            [[line]]
+            number = "201"
+            name = "ALICE"
+            listen = 7101
+            cid = "v23"
+            supervision = "cpc"
+            cpc_ms = 250
+            [[line]]
+            number = "300"
+            trunk = "127.0.0.1:7003"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.country, "GB");
+        assert_eq!(c.ring, Some(vec![(1000, 3000)]));
+        assert_eq!(c.interdigit, Duration::from_millis(4000));
+        assert_eq!(c.lines[0].attach, Attachment::Card { tcp_port: 7101 });
+        assert_eq!(
+            (c.lines[0].cid, c.lines[0].supervision),
+            (CidStandard::V23, Supervision::Cpc)
+        );
+        assert_eq!(c.lines[0].cpc, Duration::from_millis(250));
+        assert_eq!(
+            c.lines[1].attach,
+            Attachment::Trunk {
+                connect: "127.0.0.1:7003".parse().unwrap()
+            }
+        );
+        assert_eq!(c.lines[1].supervision, Supervision::Reversal);
+
+        for bad in [
+            "country = \"XX\"",
+            "[[line]]\nnumber = \"1\"",
+            "[[line]]\nnumber = \"1\"\nlisten = 1\ntrunk = \"127.0.0.1:1\"",
+            "[[line]]\nnumber = \"1\"\ntrunk = \"192.0.2.1:5060\"",
+            "[[line]]\nnumber = \"1a\"\nlisten = 1",
+            "[[line]]\nnumber = \"1\"\nlisten = 1\n[[line]]\nnumber = \"1\"\nlisten = 2",
+            "[[line]]\nnumber = \"1\"\nlisten = 1\ncid = \"morse\"",
+            "colour = 1",
+        ] {
+            assert!(ExchangeConfig::from_toml(bad).is_err(), "{bad}");
+        }
     }
 }

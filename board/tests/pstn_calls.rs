@@ -122,3 +122,51 @@ fn busy_and_unobtainable_numbers() {
     alice.on_hook();
     bob.on_hook();
 }
+
+/// Caller ID of each standard with the country's own ring cadence.
+fn caller_id_with(country: &str, cid: codecs::callerid::CidStandard) {
+    let alice = LineConfig::card("4711", 0);
+    let mut bob = LineConfig::card("4712", 0);
+    bob.cid = cid;
+    let ex = Exchange::start(ExchangeConfig::new(country, vec![alice, bob])).unwrap();
+    let cfg = PhoneConfig {
+        country: country.into(),
+        cid,
+        ..PhoneConfig::default()
+    };
+    let a = SimPhone::connect(ex.line_addr("4711").unwrap(), cfg.clone()).unwrap();
+    let b = SimPhone::connect(ex.line_addr("4712").unwrap(), cfg).unwrap();
+    a.pause(Duration::from_millis(100)).unwrap();
+    a.off_hook();
+    a.pause(Duration::from_millis(300)).unwrap();
+    a.dial_dtmf("4712").unwrap();
+    b.wait_ringing(S(3)).unwrap();
+    let id = b.wait_caller_id(S(8)).unwrap();
+    assert_eq!(id.number.as_str(), "4711", "{country} {cid:?}");
+    // Caller ID never overlaps ring voltage.
+    let ev = b.events();
+    let cid_at = ev
+        .iter()
+        .find(|e| matches!(e.kind, PhoneEventKind::CallerId(_)))
+        .unwrap()
+        .at;
+    let last_ring = ev
+        .iter()
+        .filter(|e| e.at <= cid_at)
+        .rev()
+        .find_map(|e| match e.kind {
+            PhoneEventKind::Ring(on) => Some(on),
+            _ => None,
+        });
+    assert_eq!(last_ring, Some(false), "{country} {cid:?}: {ev:?}");
+}
+
+#[test]
+fn caller_id_v23_with_uk_double_ring() {
+    caller_id_with("GB", codecs::callerid::CidStandard::V23);
+}
+
+#[test]
+fn caller_id_dtmf_clip() {
+    caller_id_with("DK", codecs::callerid::CidStandard::Dtmf);
+}
