@@ -821,25 +821,23 @@ impl Switch {
                     peer,
                     since,
                     cid_sent: false,
-                } => {
-                    if now - since >= self.cid_delay {
-                        let caller = &self.lines[peer].cfg;
-                        let id = CallerId::new(&caller.number, &caller.name).unwrap_or_default();
-                        let fmt = if self.lines[i].cfg.cid == CidStandard::Dtmf {
-                            CidFormat::Dtmf
-                        } else {
-                            CidFormat::Mdmf
-                        };
-                        self.lines[i].cid = CidEncoder::new(&id, self.lines[i].cfg.cid, fmt).ok();
-                        self.enter(
-                            i,
-                            Call::Ringing {
-                                peer,
-                                since,
-                                cid_sent: true,
-                            },
-                        );
-                    }
+                } if now - since >= self.cid_delay => {
+                    let caller = &self.lines[peer].cfg;
+                    let id = CallerId::new(&caller.number, &caller.name).unwrap_or_default();
+                    let fmt = if self.lines[i].cfg.cid == CidStandard::Dtmf {
+                        CidFormat::Dtmf
+                    } else {
+                        CidFormat::Mdmf
+                    };
+                    self.lines[i].cid = CidEncoder::new(&id, self.lines[i].cfg.cid, fmt).ok();
+                    self.enter(
+                        i,
+                        Call::Ringing {
+                            peer,
+                            since,
+                            cid_sent: true,
+                        },
+                    );
                 }
                 _ => {}
             }
