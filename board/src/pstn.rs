@@ -618,15 +618,15 @@ struct Switch {
     status: Arc<Mutex<Vec<LineStatus>>>,
 }
 
-fn state_name(c: &Call) -> String {
+fn state_name(c: &Call) -> &'static str {
     match c {
-        Call::Idle => "idle".into(),
-        Call::Dialling { .. } => "dialling".into(),
-        Call::Alerting { .. } => "alerting".into(),
-        Call::Ringing { .. } => "ringing".into(),
-        Call::Connected { .. } => "connected".into(),
-        Call::Tone(k) => k.name().into(),
-        Call::Cleared { .. } => "cleared".into(),
+        Call::Idle => "idle",
+        Call::Dialling { .. } => "dialling",
+        Call::Alerting { .. } => "alerting",
+        Call::Ringing { .. } => "ringing",
+        Call::Connected { .. } => "connected",
+        Call::Tone(k) => k.name(),
+        Call::Cleared { .. } => "cleared",
     }
 }
 
@@ -875,28 +875,49 @@ impl Switch {
         f
     }
 
+    /// Updates the shared status; allocates only for lines whose state changed.
     fn publish(&self) {
-        let v: Vec<LineStatus> = self
-            .lines
-            .iter()
-            .map(|l| LineStatus {
-                number: l.cfg.number.clone(),
-                attached: l.port.attached(),
-                off_hook: l.det.is_off_hook(),
-                state: state_name(&l.call),
-                digits: l.digits.clone(),
-                peer: match l.call {
-                    Call::Alerting { peer } | Call::Ringing { peer, .. } | Call::Connected { peer } => {
-                        Some(self.lines[peer].cfg.number.clone())
-                    }
-                    _ => None,
-                },
-            })
-            .collect();
-        if let Ok(mut s) = self.status.lock()
-            && *s != v
-        {
-            *s = v;
+        let Ok(mut st) = self.status.lock() else { return };
+        if st.len() != self.lines.len() {
+            *st = self
+                .lines
+                .iter()
+                .map(|l| LineStatus::blank(&l.cfg.number))
+                .collect();
+        }
+        for (l, s) in self.lines.iter().zip(st.iter_mut()) {
+            let peer = match l.call {
+                Call::Alerting { peer } | Call::Ringing { peer, .. } | Call::Connected { peer } => {
+                    Some(self.lines[peer].cfg.number.as_str())
+                }
+                _ => None,
+            };
+            let state = state_name(&l.call);
+            if s.attached != l.port.attached()
+                || s.off_hook != l.det.is_off_hook()
+                || s.state != state
+                || s.digits != l.digits
+                || s.peer.as_deref() != peer
+            {
+                s.attached = l.port.attached();
+                s.off_hook = l.det.is_off_hook();
+                s.state = state.to_string();
+                s.digits.clone_from(&l.digits);
+                s.peer = peer.map(str::to_string);
+            }
+        }
+    }
+}
+
+impl LineStatus {
+    fn blank(number: &str) -> Self {
+        LineStatus {
+            number: number.to_string(),
+            attached: false,
+            off_hook: false,
+            state: String::new(),
+            digits: String::new(),
+            peer: None,
         }
     }
 }

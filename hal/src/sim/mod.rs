@@ -65,7 +65,7 @@ pub const DEFAULT_FIFO_FRAMES: usize = 8;
 const RING_FRAMES: usize = 32;
 const CTRL_SLOTS: usize = 64;
 /// How far hook reports may lag the clock before classification proceeds without them.
-const MAX_REPORT_LAG: Duration = Duration::from_millis(80);
+const MAX_REPORT_LAG: Duration = Duration::from_millis(250);
 /// Periods a late caller may catch up on before the lost ones are skipped.
 const MAX_CATCH_UP: u64 = 25;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
