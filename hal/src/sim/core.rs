@@ -152,7 +152,75 @@ impl FxsLineCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fxs::RingCadence;
+    use crate::error::LineError;
+    use crate::fxs::{FxsEventKind, FxsLine, HookDetector, HookTiming, RingCadence};
+    use core::time::Duration;
+
+    /// A line whose transitions arrive in bursts, `lag` after they happened.
+    struct Bursty {
+        core: FxsLineCore,
+        pending: std::vec::Vec<(Hook, Instant)>,
+        lag: Duration,
+    }
+
+    impl FxsLine for Bursty {
+        fn set_feed(&mut self, _: LineFeed) -> Result<(), LineError> {
+            Ok(())
+        }
+        fn poll(&mut self, now: Instant) -> Result<HookSample, LineError> {
+            let lag = self.lag;
+            let (due, later): (std::vec::Vec<_>, std::vec::Vec<_>) =
+                self.pending.iter().partition(|(_, at)| *at + lag <= now);
+            self.pending = later;
+            for (h, at) in due {
+                self.core.hook_transition(h, at);
+            }
+            Ok(self.core.sample())
+        }
+        fn next_transition(&mut self) -> Option<HookSample> {
+            self.core.next_transition()
+        }
+        fn reported_until(&self, now: Instant) -> Instant {
+            Instant::from_micros(now.as_micros().saturating_sub(self.lag.as_micros() as u64))
+        }
+    }
+
+    #[test]
+    fn track_classifies_late_bursts_of_pulses() {
+        // Digits 3 and 1 at 20 pps (30 ms break, 20 ms make), reported 200 ms late, polled every
+        // 10 ms: several transitions per poll, all after the interdigit time has passed on `now`.
+        let mut t = 1000u64;
+        let mut pending = std::vec![(Hook::OffHook, Instant::from_millis(500))];
+        for d in [3, 1] {
+            for _ in 0..d {
+                pending.push((Hook::OnHook, Instant::from_millis(t)));
+                pending.push((Hook::OffHook, Instant::from_millis(t + 30)));
+                t += 50;
+            }
+            t += 600;
+        }
+        let mut line = Bursty {
+            core: FxsLineCore::new(),
+            pending,
+            lag: Duration::from_millis(200),
+        };
+        let mut det = HookDetector::new(HookTiming::default()).unwrap();
+        let mut ev = std::vec::Vec::new();
+        for ms in (0..4000).step_by(10) {
+            let upto = det.track(&mut line, Instant::from_millis(ms)).unwrap();
+            while let Some(e) = det.poll(upto) {
+                ev.push(e.kind);
+            }
+        }
+        assert_eq!(
+            ev,
+            [
+                FxsEventKind::OffHook,
+                FxsEventKind::PulseDigit { digit: 3 },
+                FxsEventKind::PulseDigit { digit: 1 }
+            ]
+        );
+    }
 
     #[test]
     fn cadence_and_ring_trip() {
