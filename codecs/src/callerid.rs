@@ -652,10 +652,11 @@ const CORR: usize = 10;
 const MIN_MARK_RUN: u32 = 40;
 
 struct FskRx {
-    ph_m: Osc,
-    ph_s: Osc,
-    cos_m: Osc,
-    cos_s: Osc,
+    /// sin/cos of mark and space over one common period of both tones (40 samples for
+    /// Bell 202, 80 for V.23): a table lookup instead of four oscillators per sample.
+    lo: [[f32; 4]; LO_MAX],
+    lo_len: usize,
+    lo_pos: usize,
     ring: [[f32; 4]; CORR],
     acc: [f32; 4],
     pos: usize,
@@ -699,10 +700,9 @@ impl CidDecoder {
     pub fn new(standard: CidStandard) -> CidDecoder {
         let kind = match standard.fsk_freqs() {
             Some((m, s)) => RxKind::Fsk(Box::new(FskRx {
-                ph_m: Osc::new(m),
-                ph_s: Osc::new(s),
-                cos_m: Osc::new_cos(m),
-                cos_s: Osc::new_cos(s),
+                lo: local_oscillators(m, s).0,
+                lo_len: local_oscillators(m, s).1,
+                lo_pos: 0,
                 ring: [[0.0; 4]; CORR],
                 acc: [0.0; 4],
                 pos: 0,
@@ -839,14 +839,35 @@ impl CidDecoder {
     }
 }
 
+const LO_MAX: usize = 80;
+
+/// The mark/space sin/cos table and its length: the shortest whole number of samples holding a
+/// whole number of cycles of both tones (at most [`LO_MAX`]).
+fn local_oscillators(mark: f32, space: f32) -> ([[f32; 4]; LO_MAX], usize) {
+    let rate = crate::SAMPLE_RATE as f32;
+    let whole = |n: usize, f: f32| ((n as f32 * f / rate).fract()).abs() < 1e-4;
+    let len = (1..=LO_MAX)
+        .find(|&n| whole(n, mark) && whole(n, space))
+        .unwrap_or(LO_MAX);
+    let mut t = [[0f32; 4]; LO_MAX];
+    for (n, e) in t.iter_mut().enumerate().take(len) {
+        let (wm, ws) = (
+            2.0 * core::f64::consts::PI * mark as f64 * n as f64 / rate as f64,
+            2.0 * core::f64::consts::PI * space as f64 * n as f64 / rate as f64,
+        );
+        *e = [wm.sin() as f32, wm.cos() as f32, ws.sin() as f32, ws.cos() as f32];
+    }
+    (t, len)
+}
+
 impl FskRx {
     /// One sample in; a finished message (or error) out.
     fn sample(&mut self, x: f32) -> Option<Result<(CallerId, CidFormat), CidError>> {
         let v = [
-            x * self.ph_m.next(),
-            x * self.cos_m.next(),
-            x * self.ph_s.next(),
-            x * self.cos_s.next(),
+            x * self.lo[self.lo_pos][0],
+            x * self.lo[self.lo_pos][1],
+            x * self.lo[self.lo_pos][2],
+            x * self.lo[self.lo_pos][3],
         ];
         let old = self.ring[self.pos];
         for k in 0..4 {
@@ -857,6 +878,10 @@ impl FskRx {
         self.pow_acc += p - self.pow_ring[self.pos];
         self.pow_ring[self.pos] = p;
         self.pos = (self.pos + 1) % self.len;
+        self.lo_pos += 1;
+        if self.lo_pos == self.lo_len {
+            self.lo_pos = 0;
+        }
         if self.pos == 0 {
             // Re-sum now and then so rounding cannot accumulate.
             self.acc = [0.0; 4];
@@ -866,10 +891,6 @@ impl FskRx {
                 }
             }
             self.pow_acc = self.pow_ring.iter().sum();
-            self.ph_m.renormalize();
-            self.cos_m.renormalize();
-            self.ph_s.renormalize();
-            self.cos_s.renormalize();
         }
         let em = self.acc[0] * self.acc[0] + self.acc[1] * self.acc[1];
         let es = self.acc[2] * self.acc[2] + self.acc[3] * self.acc[3];

@@ -407,17 +407,41 @@ impl CallProgressDetector {
 
     /// Feeds samples of any count.
     pub fn process(&mut self, samples: &[i16]) {
-        let nf = self.nfreq;
-        for &x in samples {
-            let x = x as f32;
-            self.energy += x * x;
-            for k in 0..nf {
-                let s = x + self.coef[k] * self.s1[k] - self.s2[k];
-                self.s2[k] = self.s1[k];
-                self.s1[k] = s;
+        if self.nfreq <= 8 {
+            self.run::<8>(samples);
+        } else {
+            self.run::<MAX_FREQS>(samples);
+        }
+    }
+
+    /// The Goertzel bank over `N` lanes (unused lanes have zero input weight and are ignored):
+    /// a fixed width lets the compiler keep the state in registers and vectorise it.
+    fn run<const N: usize>(&mut self, mut samples: &[i16]) {
+        while !samples.is_empty() {
+            let take = (BLOCK - self.n).min(samples.len());
+            let (now, rest) = samples.split_at(take);
+            samples = rest;
+            let mut s1 = [0f32; N];
+            let mut s2 = [0f32; N];
+            let mut coef = [0f32; N];
+            s1.copy_from_slice(&self.s1[..N]);
+            s2.copy_from_slice(&self.s2[..N]);
+            coef.copy_from_slice(&self.coef[..N]);
+            let mut energy = self.energy;
+            for &x in now {
+                let x = x as f32;
+                energy += x * x;
+                for k in 0..N {
+                    let s = x + coef[k] * s1[k] - s2[k];
+                    s2[k] = s1[k];
+                    s1[k] = s;
+                }
             }
-            self.n += 1;
-            self.clock += 1;
+            self.s1[..N].copy_from_slice(&s1);
+            self.s2[..N].copy_from_slice(&s2);
+            self.energy = energy;
+            self.n += take;
+            self.clock += take as u64;
             if self.n == BLOCK {
                 self.block_done();
             }
@@ -431,9 +455,10 @@ impl CallProgressDetector {
         for k in 0..self.nfreq {
             let (a, b) = (self.s1[k], self.s2[k]);
             p[k] = 2.0 * (a * a + b * b - self.coef[k] * a * b) / (nb * nb);
-            self.s1[k] = 0.0;
-            self.s2[k] = 0.0;
         }
+        // All lanes, the unused ones included, start each block from rest.
+        self.s1 = [0.0; MAX_FREQS];
+        self.s2 = [0.0; MAX_FREQS];
         self.energy = 0.0;
         self.n = 0;
         let loud = total >= self.min_power;

@@ -56,18 +56,6 @@ impl Osc {
         o
     }
 
-    /// An oscillator whose output starts at 1 (a cosine).
-    pub(crate) fn new_cos(freq: f32) -> Osc {
-        let mut o = Osc {
-            re: 0.0,
-            im: 1.0,
-            cr: 1.0,
-            ci: 0.0,
-        };
-        o.retune(freq);
-        o
-    }
-
     /// Changes frequency keeping the current phase.
     pub(crate) fn retune(&mut self, freq: f32) {
         let w = 2.0 * core::f64::consts::PI * freq as f64 / crate::SAMPLE_RATE as f64;
