@@ -364,3 +364,25 @@ fn comfort_noise_starts_silence() {
     assert!(o.silence >= 15, "silence {}", o.silence);
     assert_eq!(o.played.len() as u64 + jb.stats().dropped, 50);
 }
+
+#[test]
+fn clock_going_back_after_hold_restarts_instead_of_dropping() {
+    let mut trace = talk(100);
+    // Resumed after 3 s of hold, but the sender's timestamps continue where they stopped.
+    for i in 0..100u32 {
+        trace.push(Pkt {
+            sent: (100 + 150 + i) * FRAME,
+            ssrc: 1,
+            seq: (65100u32 + i) as u16,
+            ts: SENDER_TS0.wrapping_add((100 + i) * FRAME),
+            marker: i == 0,
+            pt: 0,
+            delay: Some(0),
+        });
+    }
+    let mut jb: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+    let o = run(&mut jb, &trace, 200, 20);
+    assert_eq!(jb.stats().restarts, 1);
+    assert!(jb.stats().late <= 1, "late {}", jb.stats().late);
+    assert!(o.played.len() >= 195, "played {}", o.played.len());
+}

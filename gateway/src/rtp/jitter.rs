@@ -196,6 +196,7 @@ pub struct JitterBuffer<const N: usize = 32, const P: usize = 480> {
     in_silence: bool,
     last_samples: u32,
     consecutive_missing: u32,
+    consecutive_late: u32,
     pops_since_shrink: u32,
     // Delay estimation.
     transit_ref: Option<u32>,
@@ -221,6 +222,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             in_silence: false,
             last_samples: cfg.frame_samples,
             consecutive_missing: 0,
+            consecutive_late: 0,
             pops_since_shrink: 0,
             transit_ref: None,
             buckets: [i32::MAX; BUCKETS],
@@ -408,10 +410,22 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         }
         self.stats.received += 1;
         self.observe_transit(arrival, timestamp);
-        if self.started && (timestamp.wrapping_add(samples.max(1)).wrapping_sub(self.play_ts) as i32) <= 0 {
-            self.stats.late += 1;
-            return PushOutcome::Late;
+        let late_by = self.play_ts.wrapping_sub(timestamp.wrapping_add(samples.max(1))) as i32;
+        if self.started && late_by >= 0 {
+            self.consecutive_late += 1;
+            // Far behind the playout point while silent, or persistently: the sender's clock went
+            // back (e.g. resumed after hold with a paused clock). Follow it instead of dropping.
+            let far = late_by as u32 > 2 * self.target().max(self.cfg.frame_samples);
+            if !(far && (self.in_silence || self.consecutive_late >= 3)) {
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
+            self.reset();
+            self.stats.restarts += 1;
+            outcome = PushOutcome::Restarted;
+            self.observe_transit(arrival, timestamp);
         }
+        self.consecutive_late = 0;
         let idx = match self.slots.iter().position(|s| !s.used) {
             Some(i) => i,
             None => {
