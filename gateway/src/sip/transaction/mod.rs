@@ -7,6 +7,8 @@
 //!   17.1.3 and 17.2.3, including the RFC 2543 fallback.
 //! - [`layer`]: [`TransactionLayer`], which owns the machines, matches incoming messages to them,
 //!   routes strays to the core and keeps one timer queue.
+//! - [`wire_glue`]: the binding to the wire types ([`MsgInfo`] from messages, the ACK and
+//!   `100 Trying`, Via building/stamping, received bytes to layer input).
 //!
 //! Every machine is driven by calls carrying `now` and writes what it wants done into an output
 //! vector of [`TxnAction`]; `next_deadline()` says when it must be woken next. Nothing here reads
@@ -20,6 +22,7 @@ pub mod client;
 pub mod key;
 pub mod layer;
 pub mod server;
+pub mod wire_glue;
 
 use std::time::{Duration, Instant};
 
