@@ -39,30 +39,23 @@ macro_rules! header_names {
                 }
             }
 
-            fn from_lower(name: &[u8]) -> HeaderName {
+            fn lookup(name: &[u8]) -> HeaderName {
+                if name.len() == 1 {
+                    let c = name[0].to_ascii_lowercase();
+                    $( $( if c == $compact { return HeaderName::$var; } )? )*
+                    return HeaderName::Other;
+                }
+                // Most frequent names come first in the table; the length test rejects most
+                // candidates in one comparison.
                 $(
-                    if name == const { lower_bytes::<{ $canon.len() }>($canon) }.as_slice() {
+                    if name.len() == $canon.len() && name.eq_ignore_ascii_case($canon.as_bytes()) {
                         return HeaderName::$var;
                     }
                 )*
-                if name.len() == 1 {
-                    $( $( if name[0] == $compact { return HeaderName::$var; } )? )*
-                }
                 HeaderName::Other
             }
         }
     };
-}
-
-const fn lower_bytes<const N: usize>(s: &str) -> [u8; N] {
-    let b = s.as_bytes();
-    let mut out = [0u8; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = b[i].to_ascii_lowercase();
-        i += 1;
-    }
-    out
 }
 
 header_names! {
@@ -135,15 +128,7 @@ header_names! {
 impl HeaderName {
     /// Classifies a header name (case-insensitive, compact forms included).
     pub fn from_name(name: &str) -> HeaderName {
-        let b = name.as_bytes();
-        if b.is_empty() || b.len() > 24 {
-            return HeaderName::Other;
-        }
-        let mut buf = [0u8; 24];
-        for (d, s) in buf.iter_mut().zip(b) {
-            *d = s.to_ascii_lowercase();
-        }
-        HeaderName::from_lower(&buf[..b.len()])
+        HeaderName::lookup(name.as_bytes())
     }
 
     /// True when `text` names this header (full or compact form, any case).
@@ -423,13 +408,13 @@ impl<'a> Via<&'a str> {
         if r2.len() == r.len() {
             return Err(ValueError::BadSentBy);
         }
-        let (sent_by, params) = match r2.find(';') {
+        let (sent_by, params) = match text::find_byte(r2, b';') {
             Some(i) => (trim_lws(&r2[..i]), Some(&r2[i + 1..])),
             None => (trim_lws(r2), None),
         };
         // sent-by = host [ COLON port ], COLON may carry LWS.
         let (host_s, port_s) = if sent_by.starts_with('[') {
-            match sent_by.find(']') {
+            match text::find_byte(sent_by, b']') {
                 Some(i) => (&sent_by[..=i], trim_lws_start(&sent_by[i + 1..])),
                 None => return Err(ValueError::BadSentBy),
             }
@@ -448,25 +433,16 @@ impl<'a> Via<&'a str> {
             return Err(ValueError::BadParam);
         }
         let params = Params::from_raw(params.unwrap_or(""));
-        params.validate_generic()?;
-        for (n, v) in params.iter() {
-            let ok = if n.eq_ignore_ascii_case("branch") {
-                v.is_some_and(is_token)
-            } else if n.eq_ignore_ascii_case("ttl") {
-                v.and_then(text::parse_u32).is_some_and(|t| t <= 255)
-            } else if n.eq_ignore_ascii_case("received") {
-                v.and_then(parse_ip).is_some()
-            } else if n.eq_ignore_ascii_case("rport") {
-                v.is_none_or(|p| parse_port(p).is_some())
-            } else if n.eq_ignore_ascii_case("maddr") {
+        params.validate_generic_with(|n, v| match n.len() {
+            6 if n.eq_ignore_ascii_case("branch") => v.is_some_and(is_token),
+            3 if n.eq_ignore_ascii_case("ttl") => v.and_then(text::parse_u32).is_some_and(|t| t <= 255),
+            8 if n.eq_ignore_ascii_case("received") => v.and_then(parse_ip).is_some(),
+            5 if n.eq_ignore_ascii_case("rport") => v.is_none_or(|p| parse_port(p).is_some()),
+            5 if n.eq_ignore_ascii_case("maddr") => {
                 v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some())
-            } else {
-                true
-            };
-            if !ok {
-                return Err(ValueError::BadParamValue);
             }
-        }
+            _ => true,
+        })?;
         Ok(Via {
             protocol,
             version,
@@ -586,7 +562,7 @@ impl<'a> NameAddr<&'a str> {
                 return Err(ValueError::BadAngle);
             }
             (Some(&s[1..end - 1]), rest)
-        } else if let Some(lt) = memchr::memchr(b'<', b) {
+        } else if let Some(lt) = text::find_byte(s, b'<') {
             let d = trim_lws(&s[..lt]);
             if !d.bytes().all(|c| is_token_char(c) || is_lws(c)) {
                 return Err(ValueError::BadDisplayName);
@@ -606,7 +582,7 @@ impl<'a> NameAddr<&'a str> {
                 params,
             });
         };
-        let gt = memchr::memchr(b'>', rest.as_bytes()).ok_or(ValueError::BadAngle)?;
+        let gt = text::find_byte(rest, b'>').ok_or(ValueError::BadAngle)?;
         let uri = Uri::parse(&rest[1..gt])?;
         let params = header_params(&rest[gt + 1..])?;
         Ok(NameAddr { display, uri, params })

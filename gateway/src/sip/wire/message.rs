@@ -6,7 +6,7 @@ use smallvec::SmallVec;
 
 use super::error::{ErrorKind, ParseError, ValueError};
 use super::header::{CSeq, ContentType, HeaderName, Method, NameAddr, Via, check_call_id, parse_scalar};
-use super::text::{CommaSplit, is_token, trim_lws};
+use super::text::{CommaSplit, is_token_char, trim_lws};
 use super::uri::Uri;
 
 /// Largest header section accepted from a stream before giving up on finding its end.
@@ -82,6 +82,12 @@ pub enum Framing {
     KeepAlive(usize),
 }
 
+/// Searcher for the CRLF CRLF that ends a header section, built once.
+fn crlf_crlf() -> &'static memchr::memmem::Finder<'static> {
+    static F: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
+    F.get_or_init(|| memchr::memmem::Finder::new(b"\r\n\r\n"))
+}
+
 /// Where a header section ends: the empty line at `end`, body from `body`.
 fn find_header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut pos = from;
@@ -103,20 +109,28 @@ struct LineSpan {
     value: (usize, usize),
 }
 
-/// Splits a header section (after the start line) into header fields, joining folded lines.
+/// Splits header fields from `from` up to the empty line that ends the header section, joining
+/// folded lines. Returns the offsets of that empty line and of the body, or `None` when the
+/// buffer ends first (fields seen so far have been passed to `f`).
 fn header_lines(
     b: &[u8],
     from: usize,
-    end: usize,
     mut f: impl FnMut(LineSpan) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
+) -> Result<Option<(usize, usize)>, ParseError> {
+    let end = b.len();
     let mut pos = from;
     let mut cur: Option<LineSpan> = None;
-    while pos < end {
-        let nl = memchr(b'\n', &b[pos..end]).map_or(end, |n| pos + n);
+    let found = loop {
+        if pos >= end {
+            break None;
+        }
+        let nl = memchr(b'\n', &b[pos..]).map_or(end, |n| pos + n);
         let mut le = nl;
         if le > pos && b[le - 1] == b'\r' {
             le -= 1;
+        }
+        if le == pos {
+            break Some((pos, (nl + 1).min(end)));
         }
         if matches!(b[pos], b' ' | b'\t') {
             match cur.as_mut() {
@@ -127,7 +141,9 @@ fn header_lines(
             if let Some(c) = cur.take() {
                 f(c)?;
             }
-            let colon = memchr(b':', &b[pos..le])
+            let colon = b[pos..le]
+                .iter()
+                .position(|&c| c == b':')
                 .map(|c| pos + c)
                 .ok_or(ParseError::new(ErrorKind::BadHeaderLine, pos))?;
             let mut ne = colon;
@@ -144,11 +160,11 @@ fn header_lines(
             });
         }
         pos = nl + 1;
-    }
+    };
     if let Some(c) = cur {
         f(c)?;
     }
-    Ok(())
+    Ok(found)
 }
 
 fn leading_crlf(b: &[u8]) -> usize {
@@ -170,7 +186,7 @@ pub fn frame(buf: &[u8]) -> Result<Framing, ParseError> {
     };
     let first = memchr(b'\n', buf).map_or(body, |n| n + 1);
     let mut cl: Option<usize> = None;
-    header_lines(buf, first, body, |sp| {
+    header_lines(&buf[..body], first.min(body), |sp| {
         let name = std::str::from_utf8(&buf[sp.start..sp.name_end]).unwrap_or("");
         if HeaderName::from_name(name) == HeaderName::ContentLength {
             if cl.is_some() {
@@ -210,6 +226,7 @@ enum Mode {
 #[derive(Debug, Clone)]
 pub struct SipMsg<'a> {
     start: StartLine<&'a str>,
+    start_raw: &'a str,
     headers: SmallVec<[RawHeader<'a>; 20]>,
     body: &'a [u8],
     via: Via<&'a str>,
@@ -335,26 +352,32 @@ impl<'a> SipMsg<'a> {
                 0,
             ));
         }
-        let (hdr_end, body_start) = match find_header_end(buf, start) {
-            Some(x) => x,
-            None if mode == Mode::Datagram && buf.last() == Some(&b'\n') => (buf.len(), buf.len()),
-            None if mode == Mode::Datagram => {
-                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()));
-            }
-            None if buf.len() > MAX_HEADER_BYTES => {
-                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, start));
-            }
-            None => return Err(ParseError::new(ErrorKind::Incomplete { needed: None }, buf.len())),
+        // The header section ends at the first empty line; CRLF CRLF is the common case.
+        let (hdr_end, body_start) = match crlf_crlf().find(&buf[start..]) {
+            Some(i) => (start + i + 2, start + i + 4),
+            None => match find_header_end(buf, start) {
+                Some(x) => x,
+                // A datagram whose header section runs to its end is tolerated.
+                None if mode == Mode::Datagram && buf.last() == Some(&b'\n') => (buf.len(), buf.len()),
+                None if mode == Mode::Datagram => {
+                    return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()));
+                }
+                None if buf.len() > MAX_HEADER_BYTES => {
+                    return Err(ParseError::new(ErrorKind::UnterminatedHeaders, start));
+                }
+                None => return Err(ParseError::new(ErrorKind::Incomplete { needed: None }, buf.len())),
+            },
         };
-        let block = std::str::from_utf8(&buf[..hdr_end])
+        let text = std::str::from_utf8(&buf[..hdr_end])
             .map_err(|e| ParseError::new(ErrorKind::BadUtf8, e.valid_up_to()))?;
-        let bb = block.as_bytes();
-        let first_nl = memchr(b'\n', &bb[start..]).map_or(hdr_end, |n| start + n);
+        let tb = text.as_bytes();
+        let first_nl = memchr(b'\n', &tb[start..]).map_or(hdr_end, |n| start + n);
         let mut sl_end = first_nl;
-        if sl_end > start && bb[sl_end - 1] == b'\r' {
+        if sl_end > start && tb[sl_end - 1] == b'\r' {
             sl_end -= 1;
         }
-        let start_line = parse_start_line(&block[start..sl_end], start)?;
+        let sl = &text[start..sl_end];
+        let start_line = parse_start_line(sl, start)?;
 
         let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::new();
         let mut core = Core {
@@ -368,23 +391,27 @@ impl<'a> SipMsg<'a> {
             content_type: None,
             seen: 0,
         };
-        header_lines(bb, (first_nl + 1).min(hdr_end), hdr_end, |sp| {
-            let name_text = &block[sp.start..sp.name_end];
-            if !is_token(name_text) {
+        let early_end = header_lines(tb, (first_nl + 1).min(hdr_end), |sp| {
+            let name_text = &text[sp.start..sp.name_end];
+            if !name_text.bytes().all(is_token_char) {
                 return Err(ParseError::new(ErrorKind::BadHeaderLine, sp.start));
             }
             let name = HeaderName::from_name(name_text);
-            let value = trim_lws(&block[sp.value.0..sp.value.1]);
             let h = RawHeader {
                 name,
                 name_text,
-                value,
+                value: trim_lws(&text[sp.value.0..sp.value.1]),
                 offset: sp.start as u32,
             };
             interpret(&mut core, &h, sp.start)?;
             headers.push(h);
             Ok(())
         })?;
+        // An empty line made of a bare LF before the CRLF CRLF ends the headers earlier.
+        let body_start = match early_end {
+            Some((_, b)) => b,
+            None => body_start,
+        };
 
         let missing = |n| ParseError::header(ErrorKind::MissingHeader, n, start);
         let via = core.via.ok_or_else(|| missing(HeaderName::Via))?;
@@ -435,6 +462,7 @@ impl<'a> SipMsg<'a> {
         };
         Ok(SipMsg {
             start: start_line,
+            start_raw: sl,
             headers,
             body: &buf[body_start..body_start + body_len],
             via,
@@ -656,9 +684,68 @@ impl<'a> SipMsg<'a> {
         self.values(name)
     }
 
+    /// Writes the message as received, without copying it into an owned [`Message`]: raw start
+    /// line, header fields in order with their original names and values (folds included),
+    /// and the body. A Content-Length header is added when the datagram had none.
+    ///
+    /// [`Message`]: super::build::Message
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let need = self.start_raw.len()
+            + self.body.len()
+            + self
+                .headers
+                .iter()
+                .map(|h| h.name_text.len() + h.value.len() + 4)
+                .sum::<usize>()
+            + 32;
+        out.reserve(need);
+        out.extend_from_slice(self.start_raw.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for h in &self.headers {
+            out.extend_from_slice(h.name_text.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(h.value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.content_length.is_none() {
+            out.extend_from_slice(b"Content-Length: ");
+            let n = itoa_buf(self.body.len());
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.body);
+    }
+
     /// Bytes the message occupied in its buffer (stream framing), or the bytes used from a
     /// datagram (excluding discarded trailing octets).
     pub fn wire_len(&self) -> usize {
         self.len
     }
+}
+
+/// Small decimal formatter that avoids `fmt` machinery on the emit path.
+struct Itoa {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Itoa {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa_buf(mut n: usize) -> Itoa {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Itoa { buf, start: i }
 }

@@ -66,12 +66,23 @@ impl<S: AsRef<str>> Params<S> {
     }
 
     pub(crate) fn validate_generic(&self) -> Result<(), ValueError> {
+        self.validate_generic_with(|_, _| true)
+    }
+
+    /// Generic-param syntax plus `extra(name, value)` for parameters with defined values.
+    pub(crate) fn validate_generic_with(
+        &self,
+        extra: impl Fn(&str, Option<&str>) -> bool,
+    ) -> Result<(), ValueError> {
         for (n, v) in self.iter() {
             if !is_token(n) {
                 return Err(ValueError::BadParam);
             }
             if let Some(v) = v {
                 check_gen_value(v)?;
+            }
+            if !extra(n, v) {
+                return Err(ValueError::BadParamValue);
             }
         }
         Ok(())
@@ -204,7 +215,7 @@ impl<'a> Iterator for ParamIter<'a> {
                 r
             }
         };
-        let (n, v) = match item.find('=') {
+        let (n, v) = match text::find_byte(item, b'=') {
             Some(i) if !item.starts_with('"') => (trim_lws(&item[..i]), Some(trim_lws(&item[i + 1..]))),
             _ => (trim_lws(item), None),
         };

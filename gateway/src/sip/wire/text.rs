@@ -236,29 +236,33 @@ impl<'a> Iterator for CommaSplit<'a> {
         let b = self.s.as_bytes();
         let start = self.pos;
         let mut i = start;
-        let mut angle = false;
-        while i < b.len() {
+        // Jump between the only bytes that matter: ',' '"' '<' (and '>' inside brackets).
+        while let Some(k) = memchr::memchr3(b',', b'"', b'<', &b[i..]) {
+            i += k;
             match b[i] {
                 b'"' => match quoted_end(&b[i..]) {
-                    Some(n) => {
-                        i += n;
-                        continue;
-                    }
+                    Some(n) => i += n,
                     None => break,
                 },
-                b'<' => angle = true,
-                b'>' => angle = false,
-                b',' if !angle => {
+                b'<' => match memchr::memchr(b'>', &b[i..]) {
+                    Some(n) => i += n + 1,
+                    None => break,
+                },
+                _ => {
                     self.pos = i + 1;
                     return Some(trim_lws(&self.s[start..i]));
                 }
-                _ => {}
             }
-            i += 1;
         }
         self.done = true;
         Some(trim_lws(&self.s[start..]))
     }
+}
+
+/// Position of the first `c` in `s` (a plain loop: SIP tokens are short).
+#[inline]
+pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
 }
 
 /// Finds the first occurrence of `c` outside quoted strings.

@@ -85,13 +85,39 @@ pub fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
     std::str::from_utf8(&buf[..n]).ok()?.parse().ok()
 }
 
+/// Dotted-quad IPv4 without leading-zero ambiguity checks beyond `std`'s: four decimal octets.
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut oct = [0u8; 4];
+    let mut n = 0;
+    let mut val: u32 = 0;
+    let mut len = 0;
+    for &c in b.iter().chain(std::iter::once(&b'.')) {
+        if c == b'.' {
+            if len == 0 || n == 4 || val > 255 {
+                return None;
+            }
+            oct[n] = val as u8;
+            n += 1;
+            val = 0;
+            len = 0;
+        } else {
+            len += 1;
+            if len > 3 {
+                return None;
+            }
+            val = val * 10 + (c - b'0') as u32;
+        }
+    }
+    (n == 4).then(|| Ipv4Addr::from(oct))
+}
+
 /// Parses an IP address, accepting IPv6 with or without `[]` (RFC 5118 4.5).
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         return parse_ipv6(inner).map(IpAddr::V6);
     }
-    if let Ok(a) = s.parse::<Ipv4Addr>() {
-        return Some(IpAddr::V4(a));
+    if s.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        return parse_ipv4(s.as_bytes()).map(IpAddr::V4);
     }
     parse_ipv6(s).map(IpAddr::V6)
 }
@@ -110,18 +136,27 @@ pub fn parse_host(s: &str) -> Result<Host<&str>, UriError> {
             None => Err(UriError::BadIpv6),
         };
     }
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
-        && let Ok(a) = s.parse::<Ipv4Addr>()
-    {
+    // One pass: classify the characters and check label structure.
+    let mut digits_dots = true;
+    let mut prev = b'.';
+    for &c in b {
+        if c.is_ascii_digit() {
+        } else if c == b'.' {
+            if prev == b'.' {
+                return Err(UriError::BadHost);
+            }
+        } else if c.is_ascii_alphabetic() || c == b'-' || c == b'_' {
+            digits_dots = false;
+        } else {
+            return Err(UriError::BadHost);
+        }
+        prev = c;
+    }
+    if digits_dots && let Some(a) = parse_ipv4(b) {
         return Ok(Host::V4(a));
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]; underscores are tolerated as deployed.
-    if b.iter()
-        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
-        && b[0] != b'.'
-        && b[0] != b'-'
-        && !s.contains("..")
-    {
+    if b[0] != b'-' {
         Ok(Host::Domain(s))
     } else {
         Err(UriError::BadHost)
@@ -131,7 +166,7 @@ pub fn parse_host(s: &str) -> Result<Host<&str>, UriError> {
 /// Splits `host[:port]` (IPv6 references in `[]`).
 pub fn parse_hostport(s: &str) -> Result<(Host<&str>, Option<u16>), UriError> {
     let (h, p) = if s.starts_with('[') {
-        match s.find(']') {
+        match text::find_byte(s, b']') {
             Some(i) => {
                 let rest = &s[i + 1..];
                 match rest.strip_prefix(':') {
@@ -143,7 +178,7 @@ pub fn parse_hostport(s: &str) -> Result<(Host<&str>, Option<u16>), UriError> {
             None => return Err(UriError::BadIpv6),
         }
     } else {
-        match s.find(':') {
+        match text::find_byte(s, b':') {
             Some(i) => (&s[..i], Some(&s[i + 1..])),
             None => (s, None),
         }
@@ -209,7 +244,7 @@ pub type UriRef<'a> = Uri<&'a str>;
 impl<'a> Uri<&'a str> {
     /// Parses a complete URI (no surrounding whitespace or `<>`).
     pub fn parse(s: &'a str) -> Result<Self, UriError> {
-        let colon = s.find(':').ok_or(if s.is_empty() {
+        let colon = text::find_byte(s, b':').ok_or(if s.is_empty() {
             UriError::Empty
         } else {
             UriError::BadScheme
@@ -341,10 +376,10 @@ impl<'a> SipUri<&'a str> {
         }
         // userinfo cannot hold an unescaped '@' and neither can anything after the host, so the
         // first '@' ends the userinfo even though the user part may contain ';', '?' or ','.
-        let (user, password, rest) = match memchr::memchr(b'@', s.as_bytes()) {
+        let (user, password, rest) = match text::find_byte(s, b'@') {
             Some(at) => {
                 let ui = &s[..at];
-                let (u, p) = match ui.find(':') {
+                let (u, p) = match text::find_byte(ui, b':') {
                     Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                     None => (ui, None),
                 };
@@ -360,12 +395,12 @@ impl<'a> SipUri<&'a str> {
             }
             None => (None, None, s),
         };
-        let (hp_params, headers) = match rest.find('?') {
+        let (hp_params, headers) = match text::find_byte(rest, b'?') {
             Some(q) => (&rest[..q], Some(&rest[q + 1..])),
             None => (rest, None),
         };
         // ';' cannot occur in hostport, IPv6 references included.
-        let (hostport, params) = match hp_params.find(';') {
+        let (hostport, params) = match text::find_byte(hp_params, b';') {
             Some(i) => (&hp_params[..i], &hp_params[i + 1..]),
             None => (hp_params, ""),
         };
@@ -376,8 +411,9 @@ impl<'a> SipUri<&'a str> {
         }
         if let Some(h) = headers
             && (h.is_empty()
-                || h.split('&')
-                    .any(|kv| kv.find('=').is_none() || check_escaped(kv, is_header_char).is_err()))
+                || h.split('&').any(|kv| {
+                    text::find_byte(kv, b'=').is_none() || check_escaped(kv, is_header_char).is_err()
+                }))
         {
             return Err(UriError::BadHeaders);
         }
@@ -523,7 +559,7 @@ impl<S: AsRef<str>> fmt::Display for SipUri<S> {
 
 impl<'a> TelUri<&'a str> {
     fn parse_after_scheme(s: &'a str) -> Result<Self, UriError> {
-        let (number, params) = match s.find(';') {
+        let (number, params) = match text::find_byte(s, b';') {
             Some(i) => (&s[..i], &s[i + 1..]),
             None => (s, ""),
         };
