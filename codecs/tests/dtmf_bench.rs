@@ -179,7 +179,7 @@ fn signalling_dsp_throughput() {
         },
     );
     row(
-        "Call progress detector (GB plan, 5 frequencies)",
+        "Call progress detector (GB plan, 7 frequencies)",
         n,
         ours,
         theirs,

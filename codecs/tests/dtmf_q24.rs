@@ -403,3 +403,28 @@ fn gwcodec_dtmf_detect_prints_digits_with_times() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("odd.raw"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Acceptance of a tone of `ms` over all alignments to the receiver's 51-sample hop.
+fn accepted_alignments(ms: u32) -> usize {
+    (0..51)
+        .filter(|&off| {
+            let mut a = vec![0i16; 400 + off];
+            let (fl, fh) = digit_freqs('5').unwrap();
+            for n in 0..ms * 8 {
+                let t = n as f64 / 8000.0;
+                let tau = std::f64::consts::TAU;
+                a.push((7000.0 * (tau * fl as f64 * t).sin() + 7000.0 * (tau * fh as f64 * t).sin()) as i16);
+            }
+            a.extend(std::iter::repeat_n(0, 800));
+            ours(&a).0 == "5"
+        })
+        .count()
+}
+
+#[test]
+fn minimum_duration_is_sharp() {
+    assert_eq!(accepted_alignments(20), 0);
+    assert_eq!(accepted_alignments(28), 0);
+    assert_eq!(accepted_alignments(36), 51);
+    assert_eq!(accepted_alignments(40), 51);
+}
