@@ -386,3 +386,117 @@ fn clock_going_back_after_hold_restarts_instead_of_dropping() {
     assert!(jb.stats().late <= 1, "late {}", jb.stats().late);
     assert!(o.played.len() >= 195, "played {}", o.played.len());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct Op {
+        delay: u32,
+        lost: bool,
+        dup: bool,
+        gap_before: u32,
+        ssrc_change: bool,
+        jump: bool,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        (
+            0u32..2400,
+            prop::bool::weighted(0.05),
+            prop::bool::weighted(0.03),
+            prop::sample::select(vec![0u32, 0, 0, 0, 5, 30]),
+            prop::bool::weighted(0.005),
+            prop::bool::weighted(0.005),
+        )
+            .prop_map(|(delay, lost, dup, gap_before, ssrc_change, jump)| Op {
+                delay,
+                lost,
+                dup,
+                gap_before,
+                ssrc_change,
+                jump,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Whatever the network does: no panic, each packet played at most once, playout in
+        /// timestamp order within a source, and the accounting adds up.
+        #[test]
+        fn arbitrary_traces_keep_invariants(ops in prop::collection::vec(op(), 1..600)) {
+            let mut trace = Vec::new();
+            let (mut sent, mut seq, mut ts, mut ssrc) = (0u32, 1000u16, SENDER_TS0, 1u32);
+            for o in &ops {
+                if o.ssrc_change { ssrc += 1; seq = seq.wrapping_add(5000); }
+                if o.jump { ts = ts.wrapping_add(100_000); }
+                sent += o.gap_before * FRAME;
+                ts = ts.wrapping_add(o.gap_before * FRAME);
+                let p = Pkt { sent, ssrc, seq, ts, marker: o.gap_before > 0, pt: 0, delay: (!o.lost).then_some(o.delay) };
+                trace.push(p);
+                if o.dup { trace.push(Pkt { delay: Some(o.delay + 100), ..p }); }
+                sent += FRAME;
+                seq = seq.wrapping_add(1);
+                ts = ts.wrapping_add(FRAME);
+            }
+            let mut jb: JitterBuffer<16, 4> = JitterBuffer::new(JitterConfig::default());
+            let o = run_small(&mut jb, &trace);
+            let mut seen = std::collections::HashSet::new();
+            for (s, t) in &o {
+                prop_assert!(seen.insert((*s, *t)), "played twice: {:?}", (s, t));
+            }
+            for w in o.windows(2) {
+                if w[0].0 == w[1].0 {
+                    let d = w[1].1.wrapping_sub(w[0].1) as i32;
+                    prop_assert!(d > 0 || d.unsigned_abs() > 50_000, "order {:?}", w);
+                }
+            }
+            let st = jb.stats();
+            prop_assert!(st.played as usize == o.len());
+            prop_assert!(st.target_delay >= JitterConfig::default().min_delay && st.target_delay <= JitterConfig::default().max_delay);
+        }
+    }
+
+    /// Like `run`, recording (ssrc, timestamp) of played frames; payload carries the SSRC.
+    fn run_small(jb: &mut JitterBuffer<16, 4>, trace: &[Pkt]) -> Vec<(u32, u32)> {
+        let mut arrivals: Vec<(u32, usize)> = trace
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.delay.map(|d| (p.sent + 200 + d, i)))
+            .collect();
+        arrivals.sort();
+        let end = arrivals.last().map_or(0, |a| a.0) + 4000;
+        let mut played = Vec::new();
+        let (mut next, mut have, mut t) = (0, 0i64, 0u32);
+        while t <= end {
+            while next < arrivals.len() && arrivals[next].0 <= t {
+                let p = trace[arrivals[next].1];
+                jb.push(
+                    LOCAL0.wrapping_add(arrivals[next].0),
+                    p.ssrc,
+                    p.seq,
+                    p.ts,
+                    p.marker,
+                    p.pt,
+                    FRAME,
+                    &p.ssrc.to_be_bytes(),
+                );
+                next += 1;
+            }
+            while have < FRAME as i64 {
+                let p = jb.pop(LOCAL0.wrapping_add(t));
+                if let Playout::Frame {
+                    timestamp, payload, ..
+                } = p
+                {
+                    played.push((u32::from_be_bytes(payload.try_into().unwrap()), timestamp));
+                }
+                have += p.samples() as i64;
+            }
+            have -= FRAME as i64;
+            t += FRAME;
+        }
+        played
+    }
+}

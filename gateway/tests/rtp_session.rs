@@ -74,7 +74,7 @@ fn sr_rr_exchange_reports_loss_jitter_and_round_trip() {
     };
     assert_eq!(v.sender_info().unwrap().packet_count, 100);
     assert_eq!(v.sender_info().unwrap().octet_count, 16000);
-    b.on_rtcp(t_sr + one_way, &sr[..out]).unwrap();
+    b.on_rtcp(t_sr + one_way, a_addr, &sr[..out]).unwrap();
 
     // B reports at least 300 ms later (the time it holds the SR goes in DLSR).
     let t_rr = t_sr + one_way + Duration::from_millis(300);
@@ -92,7 +92,7 @@ fn sr_rr_exchange_reports_loss_jitter_and_round_trip() {
         blk.extended_highest_seq & 0xffff,
         (blk.extended_highest_seq & 0xffff) as u16 as u32
     );
-    let summary = a.on_rtcp(t_rr + one_way, &rr[..out]).unwrap();
+    let summary = a.on_rtcp(t_rr + one_way, b_addr, &rr[..out]).unwrap();
     let rtt = summary.round_trip.unwrap();
     // Round trip = 2 x 40 ms, within the 1/65536 s resolution of LSR/DLSR.
     assert!(
@@ -282,6 +282,25 @@ fn symmetric_rtp_latches_without_being_hijacked() {
     assert!(s.on_rtp(t2, rebound, &packet(0x77, 41, 160, 0)).is_ok());
     assert_eq!(s.rtp_destination(), Some(rebound));
 
+    // RTCP from the latched peer latches the RTCP destination (its NAT port need not be RTP + 1).
+    let mut peer = RtpSession::new(config(0x77), t2, NtpTimestamp(0), Some(12));
+    peer.set_remote(Some(addr("127.0.0.9:9")), None);
+    let mut rb = [0u8; 256];
+    let n = peer
+        .poll_rtcp(peer.next_deadline(), &mut rb)
+        .unwrap()
+        .unwrap()
+        .len;
+    s.on_rtcp(t2, addr("127.0.0.3:667"), &rb[..n]).unwrap();
+    assert_eq!(
+        s.rtcp_destination(),
+        Some(addr("127.0.0.2:31003")),
+        "foreign RTCP source must not latch"
+    );
+    s.on_rtcp(t2, addr("127.0.0.2:40404"), &rb[..n]).unwrap();
+    assert_eq!(s.rtcp_destination(), Some(addr("127.0.0.2:40404")));
+    assert!(s.remote_silent_for(t2 + Duration::from_secs(1)).unwrap() >= Duration::from_secs(1));
+
     // A re-INVITE with a new address clears the latch; a packet from the SDP address latches at once.
     let moved = addr("127.0.0.4:5000");
     s.set_remote(Some(moved), None);
@@ -319,7 +338,7 @@ fn hold_address_clears_destination_and_bye_is_reported() {
     let mut peer_session = RtpSession::new(config(0x42), t0, NtpTimestamp(0), Some(11));
     peer_session.set_remote(Some(addr("127.0.0.1:7500")), None);
     let n = peer_session.write_bye(t0, Some(b"bye"), &mut buf).unwrap().len;
-    let summary = s.on_rtcp(t0, &buf[..n]).unwrap();
+    let summary = s.on_rtcp(t0, peer, &buf[..n]).unwrap();
     assert!(summary.bye);
     assert!(s.remote_source().is_none());
 }

@@ -91,7 +91,7 @@ async fn two_sessions_exchange_rtp_and_rtcp_on_loopback() {
         .unwrap()
         .unwrap();
     assert_eq!(from.port(), b_addr.port() + 1);
-    let summary = a.on_rtcp(now, &inb[..n]).unwrap();
+    let summary = a.on_rtcp(now, from, &inb[..n]).unwrap();
     let report = summary.report.unwrap();
     assert_eq!(report.ssrc, 1);
     assert_eq!(report.cumulative_lost, 0);

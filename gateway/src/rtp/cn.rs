@@ -60,8 +60,8 @@ impl<'a> ComfortNoise<'a> {
         // 0 dBov is the RMS of a full-scale square wave: 32767.
         32767.0 * 10f32.powf(-(self.level() as f32) / 20.0)
     }
-    /// Reflection coefficient `i` dequantized to -1.0..1.0 (RFC 3389: k = (q - 127) / 128,
-    /// with q in 0..=255; the standard leaves the exact mapping to the codec, this is the common one).
+    /// Reflection coefficient `i` dequantized to -1.0..1.0 as `(q - 127) / 128`, the mapping
+    /// common decoders use for the 8-bit values.
     pub fn reflection(&self, i: usize) -> Option<f32> {
         self.coefficients().get(i).map(|&q| (q as f32 - 127.0) / 128.0)
     }

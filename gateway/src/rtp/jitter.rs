@@ -184,6 +184,7 @@ pub struct JitterBuffer<const N: usize = 32, const P: usize = 480> {
     cfg: JitterConfig,
     slots: [Slot<P>; N],
     ssrc: Option<u32>,
+    prev_ssrc: Option<u32>,
     started: bool,
     play_ts: u32,
     last_seq: Option<u16>,
@@ -213,6 +214,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             cfg,
             slots: [Slot::EMPTY; N],
             ssrc: None,
+            prev_ssrc: None,
             started: false,
             play_ts: 0,
             last_seq: None,
@@ -253,16 +255,23 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
 
     /// Flushes packets and the timeline; the delay estimate is kept (same network path).
     pub fn reset(&mut self) {
-        for s in self.slots.iter_mut() {
-            s.used = false;
-        }
-        self.started = false;
+        self.restart_timeline();
         self.last_seq = None;
         self.played_mask = 0;
         self.foreign_top = None;
         self.foreign_mask = 0;
+    }
+
+    /// Flushes packets and the timing reference but keeps the sequence history of the source,
+    /// so that stragglers from before a timestamp jump are recognised as late.
+    fn restart_timeline(&mut self) {
+        for s in self.slots.iter_mut() {
+            s.used = false;
+        }
+        self.started = false;
         self.in_silence = false;
         self.consecutive_missing = 0;
+        self.consecutive_late = 0;
         self.transit_ref = None;
         self.buckets = [i32::MAX; BUCKETS];
     }
@@ -385,16 +394,22 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         }
         let mut outcome = PushOutcome::Buffered;
         if self.ssrc != Some(ssrc) {
+            if self.prev_ssrc == Some(ssrc) {
+                // A straggler of the source we switched away from.
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
             if self.ssrc.is_some() {
                 self.reset();
                 self.stats.restarts += 1;
                 outcome = PushOutcome::Restarted;
             }
+            self.prev_ssrc = self.ssrc;
             self.ssrc = Some(ssrc);
         } else if self.started {
             let ahead = timestamp.wrapping_sub(self.play_ts) as i32;
-            if ahead.unsigned_abs() > self.cfg.max_jump {
-                self.reset();
+            if ahead.unsigned_abs() > self.cfg.max_jump && self.last_seq.is_none_or(|l| seq_newer(seq, l)) {
+                self.restart_timeline();
                 self.stats.restarts += 1;
                 outcome = PushOutcome::Restarted;
             }
@@ -408,6 +423,11 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             self.stats.duplicates += 1;
             return PushOutcome::Duplicate;
         }
+        if self.last_seq.is_some_and(|l| !seq_newer(seq, l)) {
+            // Older than what was already played: its time has passed (it was concealed).
+            self.stats.late += 1;
+            return PushOutcome::Late;
+        }
         self.stats.received += 1;
         self.observe_transit(arrival, timestamp);
         let late_by = self.play_ts.wrapping_sub(timestamp.wrapping_add(samples.max(1))) as i32;
@@ -420,7 +440,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
                 self.stats.late += 1;
                 return PushOutcome::Late;
             }
-            self.reset();
+            self.restart_timeline();
             self.stats.restarts += 1;
             outcome = PushOutcome::Restarted;
             self.observe_transit(arrival, timestamp);

@@ -141,6 +141,7 @@ pub struct RtpSession {
     remote_rtp: Option<SocketAddr>,
     remote_rtcp: Option<SocketAddr>,
     latched: Option<(SocketAddr, Instant)>,
+    latched_rtcp: Option<SocketAddr>,
     candidate: Option<Candidate>,
     source_candidate: Option<Candidate>,
     remote: Option<RemoteSource>,
@@ -194,6 +195,7 @@ impl RtpSession {
             remote_rtp: None,
             remote_rtcp: None,
             latched: None,
+            latched_rtcp: None,
             candidate: None,
             source_candidate: None,
             remote: None,
@@ -242,8 +244,14 @@ impl RtpSession {
             _ => self.remote_rtp,
         }
     }
-    /// RTCP goes to the latched address + 1 when latched, else to the SDP (a=rtcp) address.
+    /// With symmetric RTP, RTCP goes to where the peer's RTCP comes from, else to the latched RTP
+    /// address + 1; otherwise to the SDP (a=rtcp) address.
     pub fn rtcp_destination(&self) -> Option<SocketAddr> {
+        if self.cfg.symmetric
+            && let Some(a) = self.latched_rtcp
+        {
+            return Some(a);
+        }
         match (self.cfg.symmetric, self.latched) {
             (true, Some((a, _))) => {
                 let mut r = a;
@@ -267,6 +275,7 @@ impl RtpSession {
         });
         self.remote_rtp = rtp;
         self.latched = None;
+        self.latched_rtcp = None;
         self.candidate = None;
     }
 
@@ -581,8 +590,21 @@ impl RtpSession {
         Ok(w.finish())
     }
 
-    /// Handles one received RTCP datagram.
-    pub fn on_rtcp(&mut self, now: Instant, datagram: &[u8]) -> Result<RtcpSummary, RtcpError> {
+    /// How long since the last accepted RTP packet of the remote source (for RTP timeout
+    /// supervision); `None` before any.
+    pub fn remote_silent_for(&self, now: Instant) -> Option<Duration> {
+        self.remote
+            .as_ref()
+            .map(|r| now.saturating_duration_since(r.last_packet))
+    }
+
+    /// Handles one received RTCP datagram from `from`.
+    pub fn on_rtcp(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<RtcpSummary, RtcpError> {
         let compound = RtcpCompound::parse(datagram)?;
         self.observe_rtcp_size(datagram.len());
         let mut summary = RtcpSummary::default();
@@ -591,6 +613,14 @@ impl RtpSession {
         for p in compound.packets() {
             match p {
                 RtcpPacket::SenderReport(v) | RtcpPacket::ReceiverReport(v) => {
+                    // Symmetric RTCP: answer to where the remote source's reports come from, but
+                    // only from the host its RTP is latched to (the NAT may map another port).
+                    if self.cfg.symmetric
+                        && self.latched.is_some_and(|(a, _)| a.ip() == from.ip())
+                        && Some(v.ssrc()) == remote_ssrc
+                    {
+                        self.latched_rtcp = Some(from);
+                    }
                     if let Some(info) = v.sender_info()
                         && Some(v.ssrc()) == remote_ssrc
                         && let Some(r) = self.remote.as_mut()
