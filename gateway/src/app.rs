@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config::board::{Backend, BoardDef};
 use crate::config::model::PortKind;
 use crate::media::{LineEvent, LineEventKind, MediaEngine, MediaHandle, PortLines};
-use crate::web::status::{PortStatus, Status};
+use crate::web::status::{EventRecord, PortStatus, Status};
 
 /// Why the gateway could not start.
 #[derive(Debug)]
@@ -104,6 +104,11 @@ pub fn record_event(status: &Mutex<Status>, ev: &LineEvent) {
     let Some(p) = st.ports.iter_mut().find(|p| p.id == ev.port) else {
         return;
     };
+    let at_ms = match ev.kind {
+        LineEventKind::Fxs(e) => e.at.as_millis(),
+        LineEventKind::Fxo(e) => e.at.as_millis(),
+        LineEventKind::Fault(_) => 0,
+    };
     let what = match ev.kind {
         LineEventKind::Fxs(e) => match e.kind {
             FxsEventKind::OffHook => {
@@ -142,7 +147,12 @@ pub fn record_event(status: &Mutex<Status>, ev: &LineEvent) {
         },
         LineEventKind::Fault(e) => format!("line fault: {e}"),
     };
-    p.last_event = what;
+    p.last_event = what.clone();
+    st.push_event(EventRecord {
+        at_ms,
+        port: ev.port,
+        text: what,
+    });
 }
 
 /// Builds the initial status from the board and configuration.

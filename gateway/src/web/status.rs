@@ -1,5 +1,7 @@
 //! What the status page shows, kept up to date by the control plane.
 
+use std::collections::VecDeque;
+
 use serde::Serialize;
 
 use crate::config::model::PortKind;
@@ -12,6 +14,28 @@ pub struct Status {
     pub ports: Vec<PortStatus>,
     pub media_ticks: u64,
     pub media_overruns: u64,
+    /// The latest line events, oldest first (at most [`Status::EVENT_HISTORY`]).
+    pub events: VecDeque<EventRecord>,
+}
+
+impl Status {
+    pub const EVENT_HISTORY: usize = 100;
+
+    pub fn push_event(&mut self, rec: EventRecord) {
+        if self.events.len() == Self::EVENT_HISTORY {
+            self.events.pop_front();
+        }
+        self.events.push_back(rec);
+    }
+}
+
+/// One line event as the page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRecord {
+    /// Board time (PCM sample clock) of the event, in ms.
+    pub at_ms: u64,
+    pub port: u8,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
