@@ -746,22 +746,18 @@ impl GsmDecoder {
             larc[i] = (p.larc[i] & ((1u8 << LARC_BITS[i]) - 1)) as i16;
         }
         self.short_term_synthesis(&larc, &wt, out);
-        // 4.3.5 post-processing: de-emphasis, upscaling, truncation to 13 bits.
-        let mut msr = self.msr;
-        for s in out.iter_mut() {
-            msr = add(*s, mult_r(msr, 28180));
-            *s = add(msr, msr) & !7;
-        }
-        self.msr = msr;
     }
 
-    /// 4.3.3-4.3.4: short-term synthesis lattice.
+    /// 4.3.3-4.3.4: short-term synthesis lattice, and 4.3.5 post-processing (de-emphasis,
+    /// upscaling, truncation to 13 bits) in the same loop: the de-emphasis recursion is a
+    /// latency chain of its own, which then overlaps with the lattice's.
     fn short_term_synthesis(&mut self, larc: &[i16; 8], wt: &[i16; 160], out: &mut [i16; 160]) {
         let cur = decode_lars(larc);
         // The lattice runs on word values held in i32 registers: every mult_r here has a
         // coefficient in [-32767, 32767], so its result fits a word without wrapping, and the
         // saturations keep every stored value a word.
         let mut v = self.v.map(|x| x as i32);
+        let mut msr = self.msr as i32;
         for (seg, &(start, end)) in SEGMENTS.iter().enumerate() {
             let mut rrp = interpolate(&self.larpp_prev, &cur, seg);
             lar_to_rp(&mut rrp);
@@ -773,10 +769,12 @@ impl GsmDecoder {
                     v[i + 1] = sat32(v[i] + mult_r32(rrp[i], sri));
                 }
                 v[0] = sri;
-                *o = sri as i16;
+                msr = sat32(sri + mult_r32(msr, 28180));
+                *o = (sat32(msr + msr) as i16) & !7;
             }
         }
         self.v = v.map(|x| x as i16);
+        self.msr = msr as i16;
         self.larpp_prev = cur;
     }
 }
