@@ -183,16 +183,15 @@ fn ssrc_collision_changes_our_ssrc_and_sends_bye() {
     s.set_remote(Some(peer), None);
     let mut buf = [0u8; 300];
     s.write_rtp(t0, 0, 0, true, &[0; 160], &mut buf).unwrap();
-    // Our own packet looped back from our destination is just a loop.
-    let own = packet(0x55, 1, 0, 0);
+    // Our own packet looped back is just a loop.
+    let own = packet(0x55, s_seq_sent(&mut s), 0, 0);
     assert_eq!(s.on_rtp(t0, peer, &own).unwrap_err(), RtpDrop::Loop);
-    // The same SSRC from a third party is a collision.
-    assert_eq!(
-        s.on_rtp(t0, addr("127.0.0.1:9999"), &own).unwrap_err(),
-        RtpDrop::SsrcCollision
-    );
+    // The same SSRC with a foreign sequence is another source: our SSRC changes, the packet counts.
+    let other = packet(0x55, 30000, 0, 0);
+    assert!(s.on_rtp(t0, addr("127.0.0.1:9999"), &other).is_ok());
     assert_ne!(s.local_ssrc(), 0x55);
     assert_eq!(s.ssrc_collisions(), 1);
+    assert_eq!(s.remote_source().unwrap().ssrc, 0x55);
     let mut rtcp = [0u8; 256];
     let (n, _) = force_report(&mut s, t0, &mut rtcp);
     let c = RtcpCompound::parse(&rtcp[..n]).unwrap();
@@ -341,4 +340,45 @@ fn hold_address_clears_destination_and_bye_is_reported() {
     let summary = s.on_rtcp(t0, peer, &buf[..n]).unwrap();
     assert!(summary.bye);
     assert!(s.remote_source().is_none());
+}
+
+#[test]
+fn telephone_events_do_not_inflate_jitter() {
+    let t0 = Instant::now();
+    let mut cfg = config(1);
+    cfg.telephone_event_pt = Some(101);
+    let mut s = RtpSession::new(cfg, t0, NtpTimestamp(0), Some(13));
+    let peer = addr("127.0.0.1:7600");
+    // Audio, then one event held for 10 packets (constant timestamp), then audio again.
+    for i in 0..30u32 {
+        let (pt, ts) = if (10..20).contains(&i) {
+            (101, 10 * 160)
+        } else {
+            (0, i * 160)
+        };
+        let p = packet(0x5, i as u16, ts, pt);
+        s.on_rtp(t0 + Duration::from_millis(20 * i as u64), peer, &p)
+            .unwrap();
+    }
+    assert_eq!(s.remote_source().unwrap().stats.jitter(), 0);
+}
+
+/// Sequence number of the packet the session sent last.
+fn s_seq_sent(s: &mut RtpSession) -> u16 {
+    let h = s.next_header(0, 0, false);
+    h.sequence.wrapping_sub(1)
+}
+
+#[test]
+fn peer_with_our_ssrc_before_we_sent_just_moves_us() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(config(0x66), t0, NtpTimestamp(0), Some(14));
+    let peer = addr("127.0.0.1:7700");
+    s.set_remote(Some(peer), None);
+    assert!(s.on_rtp(t0, peer, &packet(0x66, 1, 0, 0)).is_ok());
+    assert_ne!(s.local_ssrc(), 0x66);
+    let mut buf = [0u8; 256];
+    let n = s.poll_rtcp(s.next_deadline(), &mut buf).unwrap().unwrap().len;
+    let c = RtcpCompound::parse(&buf[..n]).unwrap();
+    assert!(!c.packets().any(|p| matches!(p, RtcpPacket::Bye(_))));
 }

@@ -41,6 +41,9 @@ pub struct RtpSessionConfig {
     pub accepted_payload_types: HVec<u8, 8>,
     /// The peer's SSRC when known from signalling (a=ssrc); latching then requires it.
     pub expected_remote_ssrc: Option<u32>,
+    /// Telephone-event payload type: its packets repeat one timestamp per event, so they are
+    /// left out of the interarrival jitter.
+    pub telephone_event_pt: Option<u8>,
     /// After this long without packets from the latched address, another address may latch.
     pub relatch_after: Duration,
     /// After this long without packets from the current remote source, a new SSRC takes over
@@ -59,6 +62,7 @@ impl Default for RtpSessionConfig {
             symmetric: false,
             accepted_payload_types: HVec::new(),
             expected_remote_ssrc: None,
+            telephone_event_pt: None,
             relatch_after: Duration::from_secs(2),
             source_switch_silence: Duration::from_millis(300),
         }
@@ -73,8 +77,6 @@ pub enum RtpDrop {
     UnexpectedPayloadType(u8),
     /// From an address other than the latched one (symmetric RTP), or not the expected SSRC.
     ForeignSource,
-    /// Our own SSRC from another address: a collision; our SSRC was changed.
-    SsrcCollision,
     /// Our own packet looped back.
     Loop,
     /// A new source or address not yet confirmed by sequential packets.
@@ -280,6 +282,11 @@ impl RtpSession {
     }
 
     /// Updates the accepted payload types after a new offer/answer (codec change mid-call).
+    /// Sets the telephone-event payload type (excluded from jitter).
+    pub fn set_telephone_event_pt(&mut self, pt: Option<u8>) {
+        self.cfg.telephone_event_pt = pt;
+    }
+
     pub fn set_accepted_payload_types(&mut self, pts: &[u8]) {
         self.cfg.accepted_payload_types = pts.iter().copied().take(8).collect();
     }
@@ -314,14 +321,18 @@ impl RtpSession {
         }
         let ssrc = packet.ssrc();
         if ssrc == self.ssrc {
-            if self.last_sent.is_some() && Some(from) != self.rtp_destination() {
-                // Someone else uses our SSRC (RFC 3550 8.2): leave with BYE, pick a new one.
-                self.collisions += 1;
-                self.pending_bye = Some(self.ssrc);
-                self.new_local_ssrc();
-                return Err(RtpDrop::SsrcCollision);
+            // Our own packets reflected back carry sequence numbers we just sent.
+            let back = self.seq.wrapping_sub(packet.sequence());
+            if self.last_sent.is_some() && (1..=64).contains(&back) {
+                return Err(RtpDrop::Loop);
             }
-            return Err(RtpDrop::Loop);
+            // Someone else uses our SSRC (RFC 3550 8.2): pick a new one; if we already sent
+            // with the old one, leave it with a BYE. The packet itself is not ours: process it.
+            self.collisions += 1;
+            if self.last_sent.is_some() {
+                self.pending_bye = Some(self.ssrc);
+            }
+            self.new_local_ssrc();
         }
         if let Some(want) = self.cfg.expected_remote_ssrc
             && want != ssrc
@@ -387,7 +398,9 @@ impl RtpSession {
             SeqVerdict::Probation => return Err(RtpDrop::Probation),
             SeqVerdict::BadJump => return Err(RtpDrop::BadSequence),
         }
-        remote.stats.update_jitter(arrival, packet.timestamp());
+        if Some(pt) != self.cfg.telephone_event_pt {
+            remote.stats.update_jitter(arrival, packet.timestamp());
+        }
         remote.last_packet = now;
         remote.sent_since_report = true;
         Ok(RtpReceived { packet, new_source })

@@ -385,7 +385,12 @@ impl SdpNegotiator {
             formats.push(Cow::Owned(pt.to_string()));
             attributes.push(Attribute::value("rtpmap", format!("{pt} CN/8000")));
         }
-        attributes.push(Attribute::value("ptime", self.cfg.ptime.to_string()));
+        // With a single codec (an answer) announce a packet time that codec can use.
+        let ptime = match codecs {
+            [(_, c)] => normalize_ptime(*c, self.cfg.ptime, self.cfg.maxptime),
+            _ => self.cfg.ptime,
+        };
+        attributes.push(Attribute::value("ptime", ptime.to_string()));
         if let Some(m) = self.cfg.maxptime {
             attributes.push(Attribute::value("maxptime", m.to_string()));
         }
