@@ -7,20 +7,22 @@
 
 use std::hint::black_box;
 
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
+use codecs::g711::G711Law;
+use codecs::gsm::{FRAME_BYTES, FRAME_SAMPLES, GsmDecoder, GsmEncoder};
 
-unsafe extern "C" {
-    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-}
-
-/// CLOCK_THREAD_CPUTIME_ID on Linux.
-const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-
+/// Thread CPU time on 64-bit Linux (where `timespec` is two i64 and CLOCK_THREAD_CPUTIME_ID
+/// is 3); wall-clock time elsewhere.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn thread_cpu_seconds() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
     let mut t = Timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -31,8 +33,13 @@ fn thread_cpu_seconds() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
-use codecs::g711::G711Law;
-use codecs::gsm::{FRAME_BYTES, FRAME_SAMPLES, GsmDecoder, GsmEncoder};
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_seconds() -> f64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
 
 fn best_rate(rounds: usize, samples: usize, mut f: impl FnMut()) -> f64 {
     let mut best = f64::INFINITY;
