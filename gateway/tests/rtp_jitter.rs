@@ -387,6 +387,92 @@ fn clock_going_back_after_hold_restarts_instead_of_dropping() {
     assert!(o.played.len() >= 195, "played {}", o.played.len());
 }
 
+/// Average delay of played frames (samples) over the second half of a run.
+fn mean_delay_second_half(o: &Outcome) -> f64 {
+    let half = &o.delays[o.delays.len() / 2..];
+    half.iter().map(|d| d.1 as f64).sum::<f64>() / half.len().max(1) as f64
+}
+
+#[test]
+fn adaptive_beats_a_fixed_60ms_buffer_on_both_clean_and_jittery_paths() {
+    let fixed = JitterConfig {
+        min_delay: 480,
+        max_delay: 480,
+        initial_delay: 480,
+        ..JitterConfig::default()
+    };
+    // Clean path: adaptive settles at one packet time, the fixed buffer keeps 60 ms.
+    let trace = talk(3000);
+    let mut a: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+    let mut f: JitterBuffer = JitterBuffer::new(fixed);
+    let (oa, of) = (run(&mut a, &trace, 240, 20), run(&mut f, &trace, 240, 20));
+    assert!(
+        mean_delay_second_half(&oa) + 200.0 < mean_delay_second_half(&of),
+        "{} vs {}",
+        mean_delay_second_half(&oa),
+        mean_delay_second_half(&of)
+    );
+    // Jittery path (0-120 ms): the fixed buffer loses far more packets to lateness.
+    let mut rng = Rng(77);
+    let mut trace = talk(3000);
+    for p in trace.iter_mut() {
+        p.delay = Some(rng.below(960));
+    }
+    let mut a: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+    let mut f: JitterBuffer = JitterBuffer::new(fixed);
+    let (oa, of) = (run(&mut a, &trace, 240, 40), run(&mut f, &trace, 240, 40));
+    assert!(
+        oa.late_pushes * 10 < of.late_pushes,
+        "adaptive {} late vs fixed {}",
+        oa.late_pushes,
+        of.late_pushes
+    );
+}
+
+/// Quality figures for scripts/bench.d/media-proto.sh (ignored in normal runs).
+#[test]
+#[ignore]
+fn jitter_quality_report() {
+    let fixed = JitterConfig {
+        min_delay: 480,
+        max_delay: 480,
+        initial_delay: 480,
+        ..JitterConfig::default()
+    };
+    let mut rows = Vec::new();
+    for (name, max_jitter, loss) in [
+        ("clean", 0u32, 0u32),
+        ("0-40 ms jitter", 320, 0),
+        ("0-120 ms jitter, 5% loss", 960, 5),
+    ] {
+        let mut rng = Rng(1234);
+        let mut trace = talk(15_000);
+        for p in trace.iter_mut() {
+            p.delay = if rng.below(100) < loss {
+                None
+            } else {
+                Some(rng.below(max_jitter.max(1)))
+            };
+        }
+        let mut a: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+        let mut f: JitterBuffer = JitterBuffer::new(fixed);
+        let (oa, of) = (run(&mut a, &trace, 240, 60), run(&mut f, &trace, 240, 60));
+        let pct = |o: &Outcome| 100.0 * o.late_pushes as f64 / trace.len() as f64;
+        rows.push(format!(
+            "| {name} | {:.1} ms, {:.2}% late | {:.1} ms, {:.2}% late |",
+            mean_delay_second_half(&oa) / 8.0,
+            pct(&oa),
+            mean_delay_second_half(&of) / 8.0,
+            pct(&of)
+        ));
+    }
+    println!("| 5-minute trace | adaptive buffer: delay, late | reference fixed 60 ms buffer: delay, late |");
+    println!("|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
