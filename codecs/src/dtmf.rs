@@ -365,7 +365,6 @@ pub struct DtmfDetector {
     prev: [C32; 8],
     prev_energy: f32,
     prev_win: [C32; 8],
-    prev_win_energy: f32,
     /// Sum of the candidate digit's per-window tone powers.
     psum: [f32; 8],
     have_prev: bool,
@@ -418,7 +417,6 @@ impl DtmfDetector {
             prev: [C32::default(); 8],
             prev_energy: 0.0,
             prev_win: [C32::default(); 8],
-            prev_win_energy: 0.0,
             psum: [0.0; 8],
             have_prev: false,
             clock: 0,
@@ -548,7 +546,6 @@ impl DtmfDetector {
         for k in 0..8 {
             win[k] = self.prev[k].add(cur[k].mul(self.advance[k]));
         }
-        let win_energy = energy + self.prev_energy;
         let mut p = [0f32; 8];
         let sym = if self.have_prev {
             self.classify(&cur, &win, energy, &mut p)
@@ -558,7 +555,6 @@ impl DtmfDetector {
         self.prev = cur;
         self.prev_energy = energy;
         self.prev_win = win;
-        self.prev_win_energy = win_energy;
         self.have_prev = true;
         self.track(sym, &p, win_start, win_end);
     }
@@ -566,16 +562,6 @@ impl DtmfDetector {
     fn classify(&self, cur: &[C32; 8], win: &[C32; 8], energy: f32, p: &mut [f32; 8]) -> u8 {
         let total = (energy + self.prev_energy) / WIN;
         if total < self.min_power * 1.5 {
-            return NO_DIGIT;
-        }
-        // Both halves of the window must carry the tone: a window that only grazes a tone's
-        // edge does not count, which is what makes the minimum duration sharp.
-        let (lo, hi) = if energy < self.prev_energy {
-            (energy, self.prev_energy)
-        } else {
-            (self.prev_energy, energy)
-        };
-        if lo < 0.7 * hi {
             return NO_DIGIT;
         }
         for k in 0..8 {
@@ -603,9 +589,21 @@ impl DtmfDetector {
         if pr + pc < self.cfg.min_purity * total {
             return NO_DIGIT;
         }
+        // Both halves of the window must carry the two tones: a window that only grazes a
+        // tone's edge does not count, which is what makes the minimum duration sharp. Measured
+        // on the tones themselves, so that a background (dial tone, noise) does not hide it.
+        let first = self.prev[r].norm2() + self.prev[4 + c].norm2();
+        let second = cur[r].norm2() + cur[4 + c].norm2();
+        // Coherent: a half covering a fraction f of the tone has f^2 of the energy, so 0.5
+        // means 70 % coverage, with room for the other tone's leakage (about +/-20 %).
+        if first.min(second) < 0.5 * first.max(second) {
+            return NO_DIGIT;
+        }
         // Frequency from the phase advance over one hop: between this window and the previous
         // one when that one carried the tone too (less leakage), else between the two halves.
-        let use_windows = self.prev_win_energy * 2.0 >= energy + self.prev_energy;
+        let here = win[r].norm2() + win[4 + c].norm2();
+        let before = self.prev_win[r].norm2() + self.prev_win[4 + c].norm2();
+        let use_windows = before * 2.0 >= here;
         for k in [r, 4 + c] {
             let z = if use_windows {
                 win[k].mul(self.prev_win[k].conj()).mul(self.advance[k])
