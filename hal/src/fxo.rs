@@ -107,7 +107,11 @@ struct Debounced {
 
 impl Debounced {
     fn new(v: bool) -> Self {
-        Debounced { stable: v, candidate: v, since: Instant::ZERO }
+        Debounced {
+            stable: v,
+            candidate: v,
+            since: Instant::ZERO,
+        }
     }
 
     /// Returns `Some(new_state, changed_at)` when the condition settles into a new state.
@@ -188,7 +192,11 @@ impl FxoMonitor {
             self.ring.candidate = r.ringing;
             self.ring.since = now;
         }
-        let need = if self.ring.candidate { t.ring_on_min } else { t.ring_off_min };
+        let need = if self.ring.candidate {
+            t.ring_on_min
+        } else {
+            t.ring_off_min
+        };
         if self.ring.candidate != self.ring.stable && now - self.ring.since >= need {
             self.ring.stable = self.ring.candidate;
             if self.ring.stable {
@@ -203,14 +211,29 @@ impl FxoMonitor {
         // Line presence: judged on voltage while on-hook and not ringing, on current off-hook.
         let volts = r.tip_ring_volts.unsigned_abs() as i16;
         let has_line = volts >= t.line_volts_min || r.ringing || (self.off_hook && r.loop_current_ma > 0);
-        let min_absent = if has_line { Duration::ZERO } else { t.line_absent_min };
+        let min_absent = if has_line {
+            Duration::ZERO
+        } else {
+            t.line_absent_min
+        };
         if let Some((present, at)) = self.present.update(has_line, now, min_absent) {
-            self.emit(if present { FxoEventKind::LinePresent } else { FxoEventKind::LineAbsent }, at);
+            self.emit(
+                if present {
+                    FxoEventKind::LinePresent
+                } else {
+                    FxoEventKind::LineAbsent
+                },
+                at,
+            );
         }
 
         // Polarity: only from a clear voltage reading, debounced.
         if volts >= t.line_volts_min && !r.ringing {
-            let p = if r.tip_ring_volts >= 0 { Polarity::Normal } else { Polarity::Reversed };
+            let p = if r.tip_ring_volts >= 0 {
+                Polarity::Normal
+            } else {
+                Polarity::Reversed
+            };
             match self.polarity {
                 None => self.polarity = Some(p),
                 Some(cur) if cur == p => self.polarity_candidate = None,
@@ -270,17 +293,26 @@ mod tests {
         ev
     }
 
-    const IDLE: FxoReading = FxoReading { ringing: false, tip_ring_volts: 48, loop_current_ma: 0 };
+    const IDLE: FxoReading = FxoReading {
+        ringing: false,
+        tip_ring_volts: 48,
+        loop_current_ma: 0,
+    };
 
     #[test]
     fn ring_bursts_are_reported_with_duration() {
         let mut m = FxoMonitor::new(FxoTiming::default());
         assert_eq!(run(&mut m, 0, 500, IDLE), [FxoEventKind::LinePresent]);
-        let ring = FxoReading { ringing: true, ..IDLE };
+        let ring = FxoReading {
+            ringing: true,
+            ..IDLE
+        };
         assert_eq!(run(&mut m, 500, 2500, ring), [FxoEventKind::RingStart]);
         assert_eq!(
             run(&mut m, 2500, 3000, IDLE),
-            [FxoEventKind::RingStop { on: Duration::from_millis(2000) }]
+            [FxoEventKind::RingStop {
+                on: Duration::from_millis(2000)
+            }]
         );
         // A 50 ms transient is not a ring.
         assert_eq!(run(&mut m, 3000, 3050, ring), []);
@@ -292,18 +324,33 @@ mod tests {
         let mut m = FxoMonitor::new(FxoTiming::default());
         run(&mut m, 0, 100, IDLE);
         m.set_off_hook(true, Instant::from_millis(100));
-        let talk = FxoReading { ringing: false, tip_ring_volts: 8, loop_current_ma: 30 };
+        let talk = FxoReading {
+            ringing: false,
+            tip_ring_volts: 8,
+            loop_current_ma: 30,
+        };
         assert_eq!(run(&mut m, 100, 1000, talk), []);
-        let reversed = FxoReading { tip_ring_volts: -8, ..talk };
+        let reversed = FxoReading {
+            tip_ring_volts: -8,
+            ..talk
+        };
         assert_eq!(
             run(&mut m, 1000, 1100, reversed),
-            [FxoEventKind::PolarityReversal { to: Polarity::Reversed }]
+            [FxoEventKind::PolarityReversal {
+                to: Polarity::Reversed
+            }]
         );
-        let open = FxoReading { ringing: false, tip_ring_volts: 0, loop_current_ma: 0 };
+        let open = FxoReading {
+            ringing: false,
+            tip_ring_volts: 0,
+            loop_current_ma: 0,
+        };
         assert_eq!(run(&mut m, 1100, 1400, open), [FxoEventKind::LoopCurrentDrop]);
         assert_eq!(
             run(&mut m, 1400, 1500, reversed),
-            [FxoEventKind::LoopCurrentRestored { after: Duration::from_millis(300) }]
+            [FxoEventKind::LoopCurrentRestored {
+                after: Duration::from_millis(300)
+            }]
         );
     }
 

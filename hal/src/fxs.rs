@@ -41,12 +41,19 @@ impl RingCadence {
         for &(on_ms, off_ms) in pairs {
             segments.push(CadenceSegment { on_ms, off_ms }).ok()?;
         }
-        Some(RingCadence { segments, frequency_hz })
+        Some(RingCadence {
+            segments,
+            frequency_hz,
+        })
     }
 
     /// Length of one full cycle of the cadence.
     pub fn period(&self) -> Duration {
-        let ms: u32 = self.segments.iter().map(|s| u32::from(s.on_ms) + u32::from(s.off_ms)).sum();
+        let ms: u32 = self
+            .segments
+            .iter()
+            .map(|s| u32::from(s.on_ms) + u32::from(s.off_ms))
+            .sum();
         Duration::from_millis(u64::from(ms))
     }
 
@@ -142,9 +149,13 @@ pub enum FxsEventKind {
     /// The phone went on-hook and stayed there longer than a hook flash.
     OnHook,
     /// A short on-hook within the configured flash window.
-    HookFlash { duration: Duration },
+    HookFlash {
+        duration: Duration,
+    },
     /// A decadic digit (1..=9, 0 for ten breaks).
-    PulseDigit { digit: u8 },
+    PulseDigit {
+        digit: u8,
+    },
 }
 
 /// A classified hook event and when it happened (start of the gesture).
@@ -221,9 +232,15 @@ enum State {
     OnHook,
     OffHook,
     /// Loop opened at `since` while off-hook; `pulses` already counted in the current digit.
-    Break { since: Instant, pulses: u8 },
+    Break {
+        since: Instant,
+        pulses: u8,
+    },
     /// Loop closed again at `since` after a dial pulse.
-    Make { since: Instant, pulses: u8 },
+    Make {
+        since: Instant,
+        pulses: u8,
+    },
 }
 
 /// Turns raw hook transitions into [`FxsEvent`]s. Sans-IO: feed transitions with
@@ -240,7 +257,12 @@ pub struct HookDetector {
 impl HookDetector {
     pub fn new(timing: HookTiming) -> Result<Self, HookTimingError> {
         timing.validate()?;
-        Ok(HookDetector { timing, state: State::OnHook, raw: Hook::OnHook, out: heapless::Deque::new() })
+        Ok(HookDetector {
+            timing,
+            state: State::OnHook,
+            raw: Hook::OnHook,
+            out: heapless::Deque::new(),
+        })
     }
 
     pub fn timing(&self) -> &HookTiming {
@@ -279,7 +301,10 @@ impl HookDetector {
             (State::Make { since, pulses }, Hook::OnHook) => {
                 if at - since < t.debounce {
                     // Bounce on the make: still inside the previous break.
-                    State::Break { since, pulses: pulses.saturating_sub(1) }
+                    State::Break {
+                        since,
+                        pulses: pulses.saturating_sub(1),
+                    }
                 } else {
                     State::Break { since: at, pulses }
                 }
@@ -287,9 +312,16 @@ impl HookDetector {
             (State::Break { since, pulses }, Hook::OffHook) => {
                 let d = at - since;
                 if d < t.debounce {
-                    if pulses == 0 { State::OffHook } else { State::Make { since, pulses } }
+                    if pulses == 0 {
+                        State::OffHook
+                    } else {
+                        State::Make { since, pulses }
+                    }
                 } else if d >= t.pulse_break_min && d <= t.pulse_break_max {
-                    State::Make { since: at, pulses: pulses.saturating_add(1) }
+                    State::Make {
+                        since: at,
+                        pulses: pulses.saturating_add(1),
+                    }
                 } else if d >= t.flash_min && d <= t.flash_max {
                     self.finish_digit(pulses, since);
                     self.emit(FxsEventKind::HookFlash { duration: d }, since);
@@ -407,7 +439,15 @@ mod tests {
         d.hook(Hook::OnHook, ms(1000));
         d.hook(Hook::OffHook, ms(1500));
         let ev = drain(&mut d, ms(3000));
-        assert_eq!(ev, [FxsEventKind::OffHook, FxsEventKind::HookFlash { duration: Duration::from_millis(500) }]);
+        assert_eq!(
+            ev,
+            [
+                FxsEventKind::OffHook,
+                FxsEventKind::HookFlash {
+                    duration: Duration::from_millis(500)
+                }
+            ]
+        );
     }
 
     #[test]
@@ -443,7 +483,10 @@ mod tests {
 
     #[test]
     fn overlapping_windows_are_rejected() {
-        let t = HookTiming { flash_min: Duration::from_millis(80), ..HookTiming::default() };
+        let t = HookTiming {
+            flash_min: Duration::from_millis(80),
+            ..HookTiming::default()
+        };
         assert_eq!(t.validate(), Err(HookTimingError::PulseOverlapsFlash));
     }
 }

@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn sample_clock_maps_to_time() {
         assert_eq!(Instant::from_samples(80).as_millis(), 10);
-        assert_eq!(Instant::from_millis(5) + Duration::from_millis(7), Instant::from_millis(12));
+        assert_eq!(
+            Instant::from_millis(5) + Duration::from_millis(7),
+            Instant::from_millis(12)
+        );
         assert_eq!(Instant::from_millis(3) - Instant::from_millis(9), Duration::ZERO);
     }
 }

@@ -22,14 +22,19 @@ pub fn bin(package: &str, name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir layout").to_path_buf();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir layout")
+        .to_path_buf();
     let path = profile_dir.join(name);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|b| b == name) {
         // Always (re)build: a stale binary from an earlier build would test old code.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root()).args(["build", "-q", "-p", package, "--bin", name]);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-q", "-p", package, "--bin", name]);
         if let Some(target) = profile_dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target);
         }
