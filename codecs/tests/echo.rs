@@ -436,3 +436,90 @@ fn reconverges_after_echo_path_change() {
     ));
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+#[test]
+fn double_talk_from_call_start_still_converges() {
+    // Both sides talk for the first 6 s, before the canceller has ever converged.
+    let far = far_signal(2);
+    let s = speech();
+    let len = far.len();
+    let p = PATHS[4];
+    let h = p.impulse_response();
+    let echo = convolve(&far, &h);
+    let bg = noise(len, NOISE_DBOV, 400);
+    let extra: Vec<f64> = (0..len)
+        .map(|i| {
+            bg[i]
+                + if i < 6 * RATE {
+                    0.5 * s[(i + s.len() / 3) % s.len()] as f64
+                } else {
+                    0.0
+                }
+        })
+        .collect();
+    let near = near_from(&echo, &extra);
+    let mut ec = EchoCanceller::with_config(EchoConfig {
+        nlp: false,
+        ..EchoConfig::new(p.tail_ms)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut ec, &far, &near);
+    let t = convergence_time(&near, &out, 6 * RATE, 20.0);
+    let last = erle(&near, &out, len - 8 * RATE..len);
+    report(&format!(
+        "Double talk during the first 6 s ({}, near-end talker 6 dB below the far end): \
+         ERLE > 20 dB {t:.2} s after it ends, {last:.1} dB over the last 8 s.\n",
+        p.name
+    ));
+    assert!(last >= 25.0 && t < 4.0, "{t:.2} s, {last:.1} dB");
+}
+
+#[test]
+fn nlp_passes_near_end_speech_and_matches_noise_level() {
+    let far = far_signal(2);
+    let s = speech();
+    let len = far.len();
+    let (dt_start, dt_end) = (12 * RATE, 20 * RATE);
+    let p = PATHS[2];
+    let h = p.impulse_response();
+    let echo = convolve(&far, &h);
+    let mut talker = vec![0.0; len];
+    for (i, t) in talker.iter_mut().enumerate().take(dt_end).skip(dt_start) {
+        *t = 0.3 * s[(i + s.len() / 2) % s.len()] as f64;
+    }
+    let noise_db = -60.0;
+    let bg = noise(len, noise_db, 500);
+    let extra: Vec<f64> = talker.iter().zip(&bg).map(|(a, b)| a + b).collect();
+    let near = near_from(&echo, &extra);
+    let mut ec = EchoCanceller::new(p.tail_ms).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut ec, &far, &near);
+    // Near-end speech through the NLP during double talk: level of the output against the
+    // talker alone, over the 10 ms frames where the talker is clearly active.
+    let (mut pt, mut po) = (0.0, 0.0);
+    for f in (dt_start..dt_end).step_by(FRAME) {
+        let t = power(talker[f..f + FRAME].iter().copied());
+        if t > FRAME as f64 * 1e5 {
+            pt += t;
+            po += power(out[f..f + FRAME].iter().map(|&v| v as f64));
+        }
+    }
+    let speech_loss = 10.0 * (pt / po).log10();
+    // Output level in far-end single talk (converged, NLP engaged) against the noise level.
+    let single = 8 * RATE..12 * RATE;
+    let out_db = 10.0
+        * (power(out[single.clone()].iter().map(|&v| v as f64)) / single.len() as f64 / 32768f64.powi(2))
+            .log10();
+    report(&format!(
+        "NLP with comfort noise ({}, near-end noise {noise_db} dBov): output during far-end single talk \
+         {out_db:.1} dBov; near-end speech during double talk passes with {speech_loss:.1} dB loss.\n",
+        p.name
+    ));
+    assert!(
+        speech_loss.abs() < 2.0,
+        "near-end speech loss {speech_loss:.1} dB"
+    );
+    assert!(
+        (out_db - noise_db).abs() < 4.0,
+        "comfort noise at {out_db:.1} dBov"
+    );
+}
