@@ -243,6 +243,7 @@ fn rfc3264_8_4_we_hold_and_resume() {
         .process_answer(&SessionDescription::parse(peer_answer).unwrap())
         .unwrap();
     assert_eq!((n.codec, n.telephone_event_pt), (AudioCodec::Pcma, Some(101)));
+    assert_eq!(n.accepted_payload_types().as_slice(), &[8, 101]);
 
     g.set_local_hold(true);
     let hold = g.create_offer();
@@ -400,4 +401,23 @@ fn answer_errors() {
     )
     .unwrap();
     assert_eq!(g.process_answer(&foreign).unwrap_err(), OaError::Rejected);
+}
+
+#[test]
+fn answer_listing_several_codecs_accepts_all_of_them() {
+    let mut g = gateway();
+    g.create_offer();
+    let ans = "v=0\r\no=- 1 1 IN IP4 198.51.100.2\r\ns=-\r\nc=IN IP4 198.51.100.2\r\nt=0 0\r\n\
+               m=audio 2000 RTP/AVP 3 0 18 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let n = g
+        .process_answer(&SessionDescription::parse(ans).unwrap())
+        .unwrap();
+    assert_eq!((n.codec, n.payload_type), (AudioCodec::Gsm, 3));
+    assert_eq!(
+        n.receive_codecs,
+        [Some((3, AudioCodec::Gsm)), Some((0, AudioCodec::Pcmu)), None]
+    );
+    assert_eq!(n.codec_for(0), Some(AudioCodec::Pcmu));
+    assert_eq!(n.codec_for(18), None);
+    assert_eq!(n.accepted_payload_types().as_slice(), &[3, 0, 101]);
 }

@@ -129,6 +129,31 @@ pub struct NegotiatedAudio {
     pub direction: Direction,
     /// The peer put the call on hold (sendonly/inactive towards us, or c=0.0.0.0).
     pub remote_hold: bool,
+    /// Every codec the peer may send (the chosen one first): an answer to our offer can list
+    /// several, and the peer may switch among them without a new offer.
+    pub receive_codecs: [Option<(u8, AudioCodec)>; 3],
+}
+
+impl NegotiatedAudio {
+    /// Payload types to accept on receive: the codecs, telephone-event and CN.
+    pub fn accepted_payload_types(&self) -> heapless::Vec<u8, 8> {
+        let mut v = heapless::Vec::new();
+        for (pt, _) in self.receive_codecs.iter().flatten() {
+            let _ = v.push(*pt);
+        }
+        for pt in [self.telephone_event_pt, self.cn_pt].into_iter().flatten() {
+            let _ = v.push(pt);
+        }
+        v
+    }
+    /// The codec of a received payload type.
+    pub fn codec_for(&self, payload_type: u8) -> Option<AudioCodec> {
+        self.receive_codecs
+            .iter()
+            .flatten()
+            .find(|(pt, _)| *pt == payload_type)
+            .map(|(_, c)| *c)
+    }
 }
 
 /// Why an exchange failed (the caller answers 488 or sends a new offer).
@@ -472,6 +497,14 @@ impl SdpNegotiator {
                 om.payload_types().any(|o| o == pt).then_some((pt, c))
             })
             .ok_or(OaError::Rejected)?;
+        let mut receive_codecs = [None; 3];
+        let common = am.payload_types().filter_map(|pt| {
+            let c = codec_of(am, pt)?;
+            om.payload_types().any(|o| o == pt).then_some((pt, c))
+        });
+        for (slot, pc) in receive_codecs.iter_mut().zip(common) {
+            *slot = Some(pc);
+        }
         let telephone_event_pt = te_pt(am).filter(|_| self.cfg.telephone_event_pt.is_some());
         let cn = cn_pt(am).filter(|_| self.cfg.comfort_noise);
         let (remote_rtp, remote_rtcp, hold_addr) = remote_addresses(answer, idx);
@@ -496,6 +529,7 @@ impl SdpNegotiator {
             remote_rtcp,
             direction,
             remote_hold: offered.sends() && !peer_receives,
+            receive_codecs,
         };
         self.current = Some(n);
         Ok(n)
@@ -582,6 +616,7 @@ impl SdpNegotiator {
             remote_rtcp,
             direction,
             remote_hold: !peer_receives,
+            receive_codecs: [Some((payload_type, codec)), None, None],
         };
         self.current = Some(n);
         Ok((answer, n))

@@ -227,7 +227,7 @@ impl<'a> MediaDescription<'a> {
     pub fn direction_attr(&self) -> Option<Direction> {
         self.attributes.iter().rev().find_map(|a| {
             if a.value.is_none() {
-                Direction::from_attr(&a.name)
+                Direction::from_attr(a.name.trim())
             } else {
                 None
             }
@@ -332,7 +332,7 @@ impl<'a> SessionDescription<'a> {
     pub fn direction_attr(&self) -> Option<Direction> {
         self.attributes.iter().rev().find_map(|a| {
             if a.value.is_none() {
-                Direction::from_attr(&a.name)
+                Direction::from_attr(a.name.trim())
             } else {
                 None
             }
