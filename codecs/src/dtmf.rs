@@ -457,17 +457,28 @@ impl DtmfDetector {
     }
 
     /// Feeds samples of any count.
-    pub fn process(&mut self, samples: &[i16]) {
-        for &x in samples {
-            let x = x as f32;
-            self.energy += x * x;
-            for k in 0..8 {
-                let s = x + self.coef[k] * self.s1[k] - self.s2[k];
-                self.s2[k] = self.s1[k];
-                self.s1[k] = s;
+    pub fn process(&mut self, mut samples: &[i16]) {
+        while !samples.is_empty() {
+            let take = (SUB - self.n).min(samples.len());
+            let (now, rest) = samples.split_at(take);
+            samples = rest;
+            // Local copies keep the eight filters in registers (and vectorised).
+            let (mut s1, mut s2, coef) = (self.s1, self.s2, self.coef);
+            let mut energy = self.energy;
+            for &x in now {
+                let x = x as f32;
+                energy += x * x;
+                for k in 0..8 {
+                    let s = x + coef[k] * s1[k] - s2[k];
+                    s2[k] = s1[k];
+                    s1[k] = s;
+                }
             }
-            self.n += 1;
-            self.clock += 1;
+            self.s1 = s1;
+            self.s2 = s2;
+            self.energy = energy;
+            self.n += take;
+            self.clock += take as u64;
             if self.n == SUB {
                 self.sub_block_done();
             }
