@@ -537,7 +537,8 @@ impl<S: AsRef<str>> fmt::Display for Via<S> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NameAddr<S = String> {
     /// Display name: the inside of the quoted string (quoted-pair escapes kept), or the token
-    /// sequence of an unquoted name. Always emitted quoted.
+    /// sequence of an unquoted name. Emitted bare when it is tokens separated by single spaces,
+    /// quoted otherwise.
     pub display: Option<S>,
     pub uri: Uri<S>,
     /// Header parameters after the URI (`tag`, `expires`, `q`, ...).
@@ -649,7 +650,15 @@ impl NameAddr<String> {
 impl<S: AsRef<str>> fmt::Display for NameAddr<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(d) = &self.display {
-            write!(f, "\"{}\" ", d.as_ref())?;
+            let d = d.as_ref();
+            // Token words separated by single spaces go unquoted (`Bob <sip:...>`), as in the
+            // RFC examples; anything else is quoted.
+            let plain = !d.is_empty() && d.split(' ').all(is_token);
+            if plain {
+                write!(f, "{d} ")?;
+            } else {
+                write!(f, "\"{d}\" ")?;
+            }
         }
         write!(f, "<{}>{}", self.uri, self.params)
     }
@@ -679,6 +688,12 @@ impl<'a> CSeq<&'a str> {
             seq,
             method: Method::parse(m)?,
         })
+    }
+}
+
+impl CSeq<String> {
+    pub fn new(seq: u32, method: Method<String>) -> Self {
+        CSeq { seq, method }
     }
 }
 

@@ -499,8 +499,8 @@ impl<S: AsRef<str>> SipUri<S> {
         ) {
             return false;
         }
-        // Parameters present in both must match; user/ttl/method/maddr present in only one
-        // never match; other one-sided parameters are ignored.
+        // Parameters present in both must match; user/ttl/method/maddr/transport present in
+        // only one never match; other one-sided parameters are ignored.
         for (a, b) in [
             (&self.params.as_str(), &o.params.as_str()),
             (&o.params.as_str(), &self.params.as_str()),
@@ -514,7 +514,9 @@ impl<S: AsRef<str>> SipUri<S> {
                         _ => return false,
                     },
                     None => {
-                        if ["user", "ttl", "method", "maddr"]
+                        // transport too: the 19.1.4 examples treat a one-sided
+                        // transport as a mismatch ("can resolve to different transports").
+                        if ["user", "ttl", "method", "maddr", "transport"]
                             .iter()
                             .any(|k| eq_unescaped_nocase(n, k))
                         {
