@@ -230,3 +230,23 @@ fn lost_end_packets_end_the_event_on_timeout() {
             .is_empty()
     );
 }
+
+#[test]
+fn different_digits_reusing_one_timestamp_are_both_reported() {
+    // Some senders keep the timestamp frozen while no audio flows.
+    let mut r = EventReceiver::new();
+    let ev = |event, end| TelephoneEvent {
+        event,
+        end,
+        volume: 10,
+        duration: 480,
+    };
+    let mut n: Vec<EventNotice> = r.on_packet(300, true, ev(1, true), 0).to_vec();
+    n.extend(r.on_packet(300, true, ev(2, true), 0));
+    n.extend(r.on_packet(300, false, ev(1, true), 0));
+    let begins = n
+        .iter()
+        .filter(|x| matches!(x, EventNotice::Begin { .. }))
+        .count();
+    assert_eq!(begins, 2);
+}

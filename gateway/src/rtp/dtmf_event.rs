@@ -315,7 +315,7 @@ struct Current {
 pub struct EventReceiver {
     current: Option<Current>,
     /// Recently ended events (segment timestamp) for de-duplicating late retransmissions.
-    recent: HVec<u32, 4>,
+    recent: HVec<(u32, u8), 4>,
     last_packet_at: u32,
 }
 
@@ -329,11 +329,11 @@ impl EventReceiver {
         self.current.filter(|c| !c.ended).map(|c| c.event)
     }
 
-    fn remember(&mut self, ts: u32) {
+    fn remember(&mut self, ts: u32, event: u8) {
         if self.recent.is_full() {
             self.recent.remove(0);
         }
-        let _ = self.recent.push(ts);
+        let _ = self.recent.push((ts, event));
     }
 
     /// Handles one packet: its RTP timestamp, marker bit and first event block. `arrival` is the
@@ -360,9 +360,9 @@ impl EventReceiver {
                         timestamp: c.start,
                         duration: c.earlier + c.duration as u32,
                     };
-                    let seg = c.segment;
+                    let (seg, event) = (c.segment, c.event);
                     let _ = out.push(n);
-                    self.remember(seg);
+                    self.remember(seg, event);
                 }
                 return out;
             }
@@ -381,12 +381,13 @@ impl EventReceiver {
                         timestamp: c.start,
                         duration: c.earlier + c.duration as u32,
                     });
-                    self.remember(timestamp);
+                    self.remember(timestamp, ev.event);
                 }
                 return out;
             }
             // Older than the current event, or a retransmission of an ended one: ignore.
-            if (timestamp.wrapping_sub(c.segment) as i32) < 0 || self.recent.contains(&timestamp) {
+            if (timestamp.wrapping_sub(c.segment) as i32) < 0 || self.recent.contains(&(timestamp, ev.event))
+            {
                 return out;
             }
             if !c.ended {
@@ -397,11 +398,11 @@ impl EventReceiver {
                     timestamp: c.start,
                     duration: c.earlier + c.duration as u32,
                 };
-                let seg = c.segment;
+                let (seg, event) = (c.segment, c.event);
                 let _ = out.push(n);
-                self.remember(seg);
+                self.remember(seg, event);
             }
-        } else if self.recent.contains(&timestamp) {
+        } else if self.recent.contains(&(timestamp, ev.event)) {
             return out;
         }
         // A new event. If its begin packets were lost we still report Begin first.
@@ -424,7 +425,7 @@ impl EventReceiver {
                 timestamp,
                 duration: ev.duration as u32,
             });
-            self.remember(timestamp);
+            self.remember(timestamp, ev.event);
         }
         self.current = Some(c);
         out
@@ -443,8 +444,8 @@ impl EventReceiver {
             timestamp: c.start,
             duration: c.earlier + c.duration as u32,
         };
-        let seg = c.segment;
-        self.remember(seg);
+        let (seg, event) = (c.segment, c.event);
+        self.remember(seg, event);
         Some(n)
     }
 
