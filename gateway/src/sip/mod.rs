@@ -7,6 +7,7 @@
 //! - [`auth`]: digest authentication (RFC 7616/8760).
 //! - [`dialog`]: dialogs and the user agent core.
 //! - [`registration`]: REGISTER clients per account.
+//! - [`ua`]: the user agent core (calls, in-dialog requests, accounts) and its tokio driver.
 
 pub mod auth;
 pub mod dialog;
@@ -14,4 +15,5 @@ pub mod dns;
 pub mod registration;
 pub mod transaction;
 pub mod transport;
+pub mod ua;
 pub mod wire;

@@ -1,0 +1,94 @@
+//! The tokio loop that runs a [`UserAgent`] over a [`SipEdge`]: received messages and timer
+//! deadlines go into the core, its outputs go to the sockets and to an event channel.
+//!
+//! Call control acts on the user agent through [`UaHandle::with`], which runs a closure on the
+//! core with the current time and then wakes the loop to flush what it queued.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use super::{UaEvent, UaOutput, UserAgent};
+use crate::sip::transport::{Inbound, SipEdge};
+
+/// Shared access to a running user agent.
+#[derive(Clone)]
+pub struct UaHandle {
+    ua: Arc<Mutex<UserAgent>>,
+    wake: Arc<Notify>,
+}
+
+impl UaHandle {
+    /// Runs `f` on the core with the current time, then wakes the loop.
+    pub fn with<R>(&self, f: impl FnOnce(&mut UserAgent, Instant) -> R) -> R {
+        let r = f(&mut lock(&self.ua), Instant::now());
+        self.wake.notify_one();
+        r
+    }
+}
+
+fn lock(m: &Mutex<UserAgent>) -> MutexGuard<'_, UserAgent> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the loop. Events arrive on the returned receiver; the task ends when the inbound
+/// channel closes.
+pub fn spawn(
+    ua: UserAgent,
+    edge: SipEdge,
+    mut inbound: mpsc::Receiver<Inbound>,
+) -> (UaHandle, mpsc::UnboundedReceiver<UaEvent>, JoinHandle<()>) {
+    let handle = UaHandle {
+        ua: Arc::new(Mutex::new(ua)),
+        wake: Arc::new(Notify::new()),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let h = handle.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            // Flush everything the core queued.
+            let (outs, deadline) = {
+                let mut ua = lock(&h.ua);
+                let mut outs = Vec::new();
+                while let Some(o) = ua.poll_output() {
+                    outs.push(o);
+                }
+                (outs, ua.next_deadline())
+            };
+            if !outs.is_empty() {
+                for o in outs {
+                    match o {
+                        UaOutput::Send { txn, dest, msg } => {
+                            if edge.send(&dest, &msg.to_bytes()).await.is_err()
+                                && let Some(t) = txn
+                            {
+                                lock(&h.ua).transport_error(Instant::now(), t);
+                            }
+                        }
+                        UaOutput::Event(e) => {
+                            let _ = tx.send(e);
+                        }
+                    }
+                }
+                continue;
+            }
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                m = inbound.recv() => match m {
+                    Some(m) => lock(&h.ua).handle_inbound(Instant::now(), &m),
+                    None => break,
+                },
+                _ = sleep => lock(&h.ua).poll_timers(Instant::now()),
+                _ = h.wake.notified() => {}
+            }
+        }
+    });
+    (handle, rx, task)
+}
