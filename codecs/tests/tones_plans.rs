@@ -526,3 +526,57 @@ fn gwcodec_tone_writes_the_plan_tone_and_rejects_bad_arguments() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn call_progress_detector_works_on_weak_noisy_lines() {
+    // Every tone 20 dB below its nominal level (down to -44 dBm0), white noise 15 dB below the
+    // tone, and the nominal level with noise 10 dB below.
+    let mut failures = Vec::new();
+    for (atten, snr) in [(-20.0f32, 15.0f32), (0.0, 10.0)] {
+        for plan in TonePlan::all() {
+            for spec in plan.tones {
+                let intro: u32 =
+                    spec.intro.iter().map(|s| s.ms as u32).sum::<u32>() * spec.intro_repeat as u32;
+                let ms = if spec.is_steady() {
+                    intro + 3000
+                } else {
+                    intro + (3 * spec.cycle_ms()).max(4000)
+                };
+                let mut audio = vec![0i16; ms as usize * 8];
+                ToneGenerator::with_level(spec, spec.level_dbm0 + atten).fill(&mut audio);
+                // Uniform noise of amplitude a has power a^2 / 3.
+                let amp = (3.0 * codecs::tones::dbm0_power(spec.level_dbm0 + atten) / 10f32.powf(snr / 10.0))
+                    .sqrt();
+                let mut seed = 0x1234_5678_9abc_def1u64;
+                for x in audio.iter_mut() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let n = ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * amp;
+                    *x = (*x as f32 + n).clamp(-32768.0, 32767.0) as i16;
+                }
+                let mut det = CallProgressDetector::new(plan);
+                let mut tones = Vec::new();
+                for frame in audio.chunks(80) {
+                    det.process(frame);
+                    while let Some(e) = det.poll() {
+                        if let Heard::Tone(k) = e.heard {
+                            tones.push(k);
+                        }
+                    }
+                }
+                let ok = !tones.is_empty()
+                    && tones
+                        .iter()
+                        .all(|&k| k == spec.kind || same_tone(plan, k, spec.kind));
+                if !ok {
+                    failures.push(format!(
+                        "{} {:?} at {atten} dB, SNR {snr} dB: heard {tones:?}",
+                        plan.country, spec.kind
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -124,6 +124,7 @@ pub struct CallProgressDetector {
     n: usize,
     clock: u64,
     min_power: f32,
+    floor: f32,
     locked: Option<usize>,
     quiet_ms: u32,
     loud_ms: u32,
@@ -149,9 +150,9 @@ fn observed(s: Step) -> u32 {
 }
 
 impl CallProgressDetector {
-    /// A detector for `plan`'s tones, sensitive down to -40 dBm0.
+    /// A detector for `plan`'s tones, sensitive down to -50 dBm0.
     pub fn new(plan: &'static TonePlan) -> Self {
-        Self::with_min_level(plan, -40.0)
+        Self::with_min_level(plan, -50.0)
     }
 
     /// Same, with the weakest level (dBm0, whole signal) considered as sound.
@@ -190,6 +191,7 @@ impl CallProgressDetector {
             n: 0,
             clock: 0,
             min_power: dbm0_power(min_level_dbm0),
+            floor: f32::MAX,
             locked: None,
             quiet_ms: 0,
             loud_ms: 0,
@@ -461,9 +463,15 @@ impl CallProgressDetector {
         self.s2 = [0.0; MAX_FREQS];
         self.energy = 0.0;
         self.n = 0;
-        let loud = total >= self.min_power;
+        // Noise floor: follows the quietest blocks down at once and drifts up 5 dB/s, so the
+        // pauses of a cadence on a noisy line still count as pauses.
+        if total < self.floor {
+            self.floor = total;
+        } else {
+            self.floor *= 1.023;
+        }
         let mut mask = 0u32;
-        if loud {
+        if total >= self.min_power {
             for (i, s) in self.sounds[..self.nsounds].iter().enumerate() {
                 let ok = if s.n == 1 {
                     p[s.f[0] as usize] >= 0.6 * total
@@ -476,6 +484,8 @@ impl CallProgressDetector {
                 }
             }
         }
+        // Quiet: no sound of the plan, and below the sensitivity or within 6 dB of the floor.
+        let loud = mask != 0 || (total >= self.min_power && total >= 4.0 * self.floor);
         if loud {
             self.loud_ms += BLOCK_MS;
             self.quiet_ms = 0;
