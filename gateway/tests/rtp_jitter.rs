@@ -586,3 +586,24 @@ mod properties {
         played
     }
 }
+
+#[test]
+fn sequence_restart_with_same_ssrc_is_followed() {
+    let mut trace = talk(100);
+    // The sender restarts its sequence numbers (backwards), same SSRC and timestamp clock.
+    for i in 0..100u32 {
+        trace.push(Pkt {
+            sent: (100 + i) * FRAME,
+            ssrc: 1,
+            seq: 50_000 + i as u16,
+            ts: SENDER_TS0.wrapping_add((100 + i) * FRAME),
+            marker: i == 0,
+            pt: 0,
+            delay: Some(0),
+        });
+    }
+    let mut jb: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+    let o = run(&mut jb, &trace, 200, 20);
+    assert!(jb.stats().restarts >= 1);
+    assert!(o.played.len() >= 190, "played {}", o.played.len());
+}

@@ -392,6 +392,12 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         if payload.len() > P {
             return PushOutcome::TooLarge;
         }
+        // A payload whose duration the caller could not tell counts as one nominal frame.
+        let samples = if samples == 0 {
+            self.cfg.frame_samples
+        } else {
+            samples
+        };
         let mut outcome = PushOutcome::Buffered;
         if self.ssrc != Some(ssrc) {
             if self.prev_ssrc == Some(ssrc) {
@@ -423,10 +429,22 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             self.stats.duplicates += 1;
             return PushOutcome::Duplicate;
         }
-        if self.last_seq.is_some_and(|l| !seq_newer(seq, l)) {
-            // Older than what was already played: its time has passed (it was concealed).
-            self.stats.late += 1;
-            return PushOutcome::Late;
+        if let Some(last) = self.last_seq
+            && !seq_newer(seq, last)
+        {
+            // Far behind what was played, repeatedly: the sender restarted its sequence
+            // (RFC 3550 A.1 restart) without changing SSRC. Start over with it.
+            let far_back = last.wrapping_sub(seq) > 1000;
+            self.consecutive_late = if far_back { self.consecutive_late + 1 } else { 0 };
+            if far_back && self.consecutive_late >= 3 {
+                self.reset();
+                self.stats.restarts += 1;
+                outcome = PushOutcome::Restarted;
+            } else {
+                // Older than what was already played: its time has passed (it was concealed).
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
         }
         self.stats.received += 1;
         self.observe_transit(arrival, timestamp);
