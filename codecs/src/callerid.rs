@@ -904,11 +904,12 @@ impl FskRx {
             }
             return None;
         }
-        // Edges are found on the instantaneous decision; bits are decided on the discriminator
-        // averaged over three samples around the middle of the bit.
+        // Edges are found on the discriminator averaged over two samples, bits decided on it
+        // averaged over three samples around the middle of the bit (sampling phase measured
+        // best in noise: 9/3 samples after the edge, see docs/codecs-signal.md).
         let d = (em - es) / (em + es + 1e-3);
         self.dhist = [self.dhist[1], self.dhist[2], d];
-        let bit = d > 0.0;
+        let bit = self.dhist[1] + self.dhist[2] > 0.0;
         let bit_avg = self.dhist.iter().sum::<f32>() > 0.0;
         match self.units {
             None => {
@@ -936,8 +937,8 @@ impl FskRx {
             Some(u) => {
                 let u = u + 3;
                 self.units = Some(u);
-                // Sample each bit in its middle: 10 + 20 k thirds after the start edge.
-                if u >= 13 + 20 * self.next_bit {
+                // Sample each bit in its middle: 9 + 20 k thirds after the start edge.
+                if u >= 9 + 20 * self.next_bit {
                     let bit = bit_avg;
                     let k = self.next_bit;
                     self.next_bit += 1;
