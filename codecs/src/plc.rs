@@ -16,8 +16,9 @@
 //! - [`GsmPlcDecoder`]: a GSM 06.10 decoder that conceals in the parameter domain, as GSM 06.11
 //!   describes: a lost frame is replaced by the last good frame's parameters, decoded through the
 //!   normal decoder so its filter and long-term predictor states stay continuous, with the RPE
-//!   block amplitude lowered frame by frame (mute after 320 ms) and the pulse grid varied to
-//!   avoid a metallic buzz. Its output then passes through a [`Concealer`] for the cross-fades.
+//!   block amplitude lowered by 6 dB per lost frame (muted after 320 ms) and, from the second
+//!   lost frame on, the pulse grid varied to avoid a metallic buzz. [`GsmConcealment::Waveform`]
+//!   instead runs the decoded PCM through a [`Concealer`].
 //!
 //! Both keep all state inline: no allocation, any frame length (10 and 20 ms in practice).
 
@@ -263,8 +264,9 @@ pub enum GsmConcealment {
     Waveform,
 }
 
-/// RPE block amplitude steps removed per lost frame after the first (each step is about 1 dB).
-const XMAXC_STEP: u8 = 4;
+/// RPE block amplitude steps removed per lost frame (8 steps halve the amplitude: 6 dB per
+/// frame, including the first; this scored better by PESQ than repeating the first at full level).
+const XMAXC_STEP: u8 = 8;
 /// Lost frames after which the output is muted (320 ms, GSM 06.11).
 const MUTE_AFTER: u32 = 16;
 
@@ -348,7 +350,7 @@ impl GsmPlcDecoder {
             p.xmaxc = [0; 4];
             return p;
         }
-        let drop = XMAXC_STEP.saturating_mul((self.lost_frames - 1).min(63) as u8);
+        let drop = XMAXC_STEP.saturating_mul(self.lost_frames.min(63) as u8);
         for j in 0..4 {
             p.xmaxc[j] = p.xmaxc[j].saturating_sub(drop);
             if self.lost_frames > 1 {
