@@ -456,6 +456,15 @@ impl DtmfDetector {
         }
     }
 
+    /// The digit held and its start sample: RFC 4733 updates carry
+    /// `samples_seen() - start` as the duration so far.
+    pub fn held(&self) -> Option<(char, u64)> {
+        match self.state {
+            RxState::Active { digit, start, .. } => Some((digit_char(digit), start)),
+            RxState::Idle => None,
+        }
+    }
+
     /// Feeds samples of any count.
     pub fn process(&mut self, mut samples: &[i16]) {
         while !samples.is_empty() {

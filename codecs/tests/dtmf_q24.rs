@@ -337,6 +337,12 @@ fn reports_start_time_and_duration() {
             e.duration_samples
         );
     }
+    // While a digit is held, `held` gives it with its start.
+    let mut det = DtmfDetector::new();
+    det.process(&audio[..400 + 400]);
+    assert_eq!(det.held().map(|(d, _)| d), Some('1'));
+    assert_eq!(det.current_digit(), Some('1'));
+    assert!(det.held().unwrap().1.abs_diff(400) <= 80);
     // Each Start precedes its End and carries the same start time.
     for w in ev.chunks(2) {
         assert_eq!(w[0].kind, DtmfEventKind::Start);
