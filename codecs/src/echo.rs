@@ -179,6 +179,16 @@ const IPNLMS_ALPHA: f32 = -0.25;
 /// Regularisation of the NLMS normalisation, as a power (about -60 dBov).
 const REG_POWER: f32 = 1e-6;
 
+/// The heap buffers of a canceller, sized once at construction.
+struct Buffers {
+    fg: Vec<f32>,
+    bg: Vec<f32>,
+    gains: Vec<f32>,
+    hist: Vec<f32>,
+    hist_w: Vec<f32>,
+    peak_blocks: Vec<f32>,
+}
+
 /// The line echo canceller for one channel.
 #[derive(Debug, Clone)]
 pub struct EchoCanceller {
@@ -256,14 +266,30 @@ impl EchoCanceller {
         let taps = cfg.tail_ms as usize * SAMPLES_PER_MS;
         debug_assert_eq!(taps % LANES, 0);
         let blocks = taps.div_ceil(PEAK_BLOCK);
+        Ok(Self::from_buffers(
+            cfg,
+            Buffers {
+                fg: vec![0.0; taps],
+                bg: vec![0.0; taps],
+                gains: vec![0.0; taps],
+                hist: vec![0.0; taps + HISTORY_SLACK],
+                hist_w: vec![0.0; taps + HISTORY_SLACK],
+                peak_blocks: vec![0.0; blocks],
+            },
+        ))
+    }
+
+    /// A canceller in its initial state around zeroed buffers of the right sizes.
+    fn from_buffers(cfg: EchoConfig, b: Buffers) -> Self {
+        let taps = b.fg.len();
         let mut ec = EchoCanceller {
             cfg,
             taps,
-            fg: vec![0.0; taps],
-            bg: vec![0.0; taps],
-            gains: vec![0.0; taps],
-            hist: vec![0.0; taps + HISTORY_SLACK],
-            hist_w: vec![0.0; taps + HISTORY_SLACK],
+            fg: b.fg,
+            bg: b.bg,
+            gains: b.gains,
+            hist: b.hist,
+            hist_w: b.hist_w,
             pos: taps,
             win_energy: 0.0,
             hpf_far: DcBlocker::default(),
@@ -271,7 +297,7 @@ impl EchoCanceller {
             far_prev: 0.0,
             near_prev: 0.0,
             fg_err_prev: 0.0,
-            peak_blocks: vec![0.0; blocks],
+            peak_blocks: b.peak_blocks,
             peak_index: 0,
             peak_current: 0.0,
             peak_fill: 0,
@@ -304,7 +330,7 @@ impl EchoCanceller {
             rng: 0x1234_5678,
         };
         ec.update_gains();
-        Ok(ec)
+        ec
     }
 
     /// The settings in use.
@@ -323,12 +349,27 @@ impl EchoCanceller {
     }
 
     /// Forgets the echo path and all history (new call on the port).
+    /// Allocation-free: the buffers are kept and zeroed.
     pub fn reset(&mut self) {
-        *self = match Self::with_config(self.cfg) {
-            Ok(ec) => ec,
-            // The configuration was validated when `self` was built.
-            Err(_) => return,
+        let mut b = Buffers {
+            fg: std::mem::take(&mut self.fg),
+            bg: std::mem::take(&mut self.bg),
+            gains: std::mem::take(&mut self.gains),
+            hist: std::mem::take(&mut self.hist),
+            hist_w: std::mem::take(&mut self.hist_w),
+            peak_blocks: std::mem::take(&mut self.peak_blocks),
         };
+        for v in [
+            &mut b.fg,
+            &mut b.bg,
+            &mut b.gains,
+            &mut b.hist,
+            &mut b.hist_w,
+            &mut b.peak_blocks,
+        ] {
+            v.fill(0.0);
+        }
+        *self = Self::from_buffers(self.cfg, b);
     }
 
     /// Current state, for diagnostics.
@@ -562,7 +603,10 @@ impl EchoCanceller {
             self.lt_err += rate * (ef - self.lt_err);
         }
         let margin = if near_active { 0.25 } else { 0.7 };
-        if !dt && eb < margin * ef && eb < 0.5 * ed {
+        // Before the first convergence the Geigel test may fire on the echo itself (loud, short
+        // paths); a background that is already far better is then taken anyway.
+        let dt_blocks = dt && (self.converged() || eb > 0.25 * ef);
+        if !dt_blocks && eb < margin * ef && eb < 0.5 * ed {
             self.worse_blocks = 0;
             self.better_blocks += 1;
             if self.better_blocks >= 2 {
@@ -766,6 +810,25 @@ mod tests {
         let mut out = [0i16; 80];
         let err = ec.process(&[0; 80], &[0; 40], &mut out);
         assert!(matches!(err, Err(EchoError::FrameLengthMismatch { .. })));
+    }
+
+    #[test]
+    fn reset_forgets_the_echo_path() {
+        let mut ec = EchoCanceller::new(8).unwrap_or_else(|e| panic!("{e}"));
+        let far: Vec<i16> = (0..80).map(|i| ((i * 7919) % 2000) as i16 - 1000).collect();
+        let near: Vec<i16> = far.iter().map(|v| v / 3).collect();
+        let mut out = [0i16; 80];
+        for _ in 0..50 {
+            ec.process(&far, &near, &mut out)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut h = [0f32; 64];
+        ec.impulse_response(&mut h);
+        assert!(h.iter().any(|&v| v != 0.0));
+        ec.reset();
+        ec.impulse_response(&mut h);
+        assert!(h.iter().all(|&v| v == 0.0));
+        assert_eq!(ec.taps(), 64);
     }
 
     #[test]
