@@ -97,3 +97,38 @@ async fn two_sessions_exchange_rtp_and_rtcp_on_loopback() {
     assert_eq!(report.cumulative_lost, 0);
     assert_eq!(a.packets_sent(), 10);
 }
+
+#[test]
+fn std_pair_for_the_media_thread_is_non_blocking() {
+    use gateway::rtp::socket::StdRtpSocketPair;
+    let pair = StdRtpSocketPair::bind(lo(), 44000..=44999, 44200).unwrap();
+    let port = pair.rtp_port().unwrap();
+    assert_eq!(port % 2, 0);
+    assert_eq!(pair.rtcp.local_addr().unwrap().port(), port + 1);
+    let mut buf = [0u8; 16];
+    // Nothing queued: a non-blocking socket returns WouldBlock at once.
+    assert_eq!(
+        pair.rtp.recv_from(&mut buf).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    pair.rtcp
+        .send_to(b"ping", pair.rtp.local_addr().unwrap())
+        .unwrap();
+    let mut got = None;
+    for _ in 0..1000 {
+        match pair.rtp.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                got = Some((n, from));
+                break;
+            }
+            Err(_) => std::thread::yield_now(),
+        }
+    }
+    let (n, from) = got.expect("datagram on loopback");
+    assert_eq!(&buf[..n], b"ping");
+    assert_eq!(from.port(), port + 1);
+    assert!(matches!(
+        StdRtpSocketPair::bind("::".parse().unwrap(), 44000..=44999, 0),
+        Err(BindError::Unspecified)
+    ));
+}

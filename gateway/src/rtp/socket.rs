@@ -46,10 +46,18 @@ pub struct RtpSocketPair {
     pub rtcp: UdpSocket,
 }
 
-impl RtpSocketPair {
+/// The same pair as non-blocking `std` sockets, for the real-time media thread.
+#[derive(Debug)]
+pub struct StdRtpSocketPair {
+    pub rtp: std::net::UdpSocket,
+    pub rtcp: std::net::UdpSocket,
+}
+
+impl StdRtpSocketPair {
     /// Binds RTP to the first free even port of `ports` (starting at `start_hint`, wrapping
     /// around the range so consecutive calls spread over it) and RTCP to the port after it.
-    pub async fn bind(ip: IpAddr, ports: RangeInclusive<u16>, start_hint: u16) -> Result<Self, BindError> {
+    /// Both sockets are non-blocking.
+    pub fn bind(ip: IpAddr, ports: RangeInclusive<u16>, start_hint: u16) -> Result<Self, BindError> {
         if ip.is_unspecified() {
             return Err(BindError::Unspecified);
         }
@@ -63,18 +71,37 @@ impl RtpSocketPair {
         let start = (start_hint.clamp(first, last).saturating_sub(first) / 2) as u32;
         for k in 0..pairs {
             let port = first + (((start + k) % pairs) * 2) as u16;
-            let rtp = match UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            let rtp = match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(BindError::Io(e)),
             };
-            match UdpSocket::bind(SocketAddr::new(ip, port + 1)).await {
-                Ok(rtcp) => return Ok(RtpSocketPair { rtp, rtcp }),
+            let rtcp = match std::net::UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
+                Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(BindError::Io(e)),
-            }
+            };
+            rtp.set_nonblocking(true).map_err(BindError::Io)?;
+            rtcp.set_nonblocking(true).map_err(BindError::Io)?;
+            return Ok(StdRtpSocketPair { rtp, rtcp });
         }
         Err(BindError::Exhausted { first, last })
+    }
+
+    /// The RTP port (even) to put in the SDP m-line.
+    pub fn rtp_port(&self) -> io::Result<u16> {
+        Ok(self.rtp.local_addr()?.port())
+    }
+}
+
+impl RtpSocketPair {
+    /// As [`StdRtpSocketPair::bind`], registered with the tokio runtime.
+    pub async fn bind(ip: IpAddr, ports: RangeInclusive<u16>, start_hint: u16) -> Result<Self, BindError> {
+        let pair = StdRtpSocketPair::bind(ip, ports, start_hint)?;
+        Ok(RtpSocketPair {
+            rtp: UdpSocket::from_std(pair.rtp).map_err(BindError::Io)?,
+            rtcp: UdpSocket::from_std(pair.rtcp).map_err(BindError::Io)?,
+        })
     }
 
     /// The RTP port (even) to put in the SDP m-line.
