@@ -501,6 +501,8 @@ enum EncState {
 struct FskTx {
     frame: [u8; MAX_FRAME],
     len: usize,
+    seizure: u32,
+    marks: u32,
     bit: u32,
     total: u32,
     units: u32,
@@ -515,7 +517,17 @@ pub struct CidEncoder {
     state: EncState,
     amp: f32,
     done: bool,
+    /// Samples of dual-tone alerting signal, then of silence, still to play first.
+    alert_left: u32,
+    gap_left: u32,
+    alert: [Osc; 2],
 }
+
+/// Dual-tone alerting signal (ETSI DT-AS, Bell CAS): 2130 + 2750 Hz.
+pub const ALERT_FREQS: (f32, f32) = (2130.0, 2750.0);
+const ALERT_LEVEL_DBM0: f32 = -15.0;
+/// Mark bits of an off-hook (type II, call waiting) transmission, which has no channel seizure.
+pub const OFF_HOOK_MARK_BITS: u32 = 80;
 
 impl CidEncoder {
     /// An FSK (SDMF or MDMF) or DTMF (C-terminated) encoder.
@@ -534,6 +546,8 @@ impl CidEncoder {
                     state: EncState::Fsk(Box::new(FskTx {
                         frame,
                         len,
+                        seizure: SEIZURE_BITS,
+                        marks: MARK_BITS,
                         bit: 0,
                         total,
                         units: 0,
@@ -543,10 +557,32 @@ impl CidEncoder {
                     })),
                     amp: dbm0_to_peak(FSK_LEVEL_DBM0),
                     done: false,
+                    alert_left: 0,
+                    gap_left: 0,
+                    alert: [Osc::new(ALERT_FREQS.0), Osc::new(ALERT_FREQS.1)],
                 })
             }
             None => Self::new_dtmf(msg, DtmfClipStyle::CTerminated),
         }
+    }
+
+    /// Precedes the message with 100 ms of dual-tone alerting signal (2130 + 2750 Hz,
+    /// -15 dBm0 each) and 100 ms of silence: ETSI EN 300 659-1 DT-AS before on-hook data, or
+    /// the Bell CPE alerting signal before call waiting caller ID.
+    pub fn with_alert_signal(mut self) -> Self {
+        self.alert_left = 800;
+        self.gap_left = 800;
+        self
+    }
+
+    /// Off-hook (type II, call waiting) framing: no channel seizure, 80 mark bits.
+    pub fn off_hook(mut self) -> Self {
+        if let EncState::Fsk(tx) = &mut self.state {
+            tx.seizure = 0;
+            tx.marks = OFF_HOOK_MARK_BITS;
+            tx.total = tx.marks + tx.len as u32 * 10 + POST_MARK_BITS;
+        }
+        self
     }
 
     /// A DTMF CLIP encoder: 70 ms digits with 70 ms pauses, -9/-7 dBm0.
@@ -562,6 +598,9 @@ impl CidEncoder {
             state: EncState::Dtmf(g),
             amp: 0.0,
             done: false,
+            alert_left: 0,
+            gap_left: 0,
+            alert: [Osc::new(ALERT_FREQS.0), Osc::new(ALERT_FREQS.1)],
         })
     }
 
@@ -576,6 +615,31 @@ impl CidEncoder {
             out.fill(0);
             return 0;
         }
+        let mut pre = 0;
+        if self.alert_left > 0 {
+            let n = (self.alert_left as usize).min(out.len());
+            let amp = dbm0_to_peak(ALERT_LEVEL_DBM0);
+            for s in &mut out[..n] {
+                *s = ((self.alert[0].next() + self.alert[1].next()) * amp) as i16;
+            }
+            self.alert[0].renormalize();
+            self.alert[1].renormalize();
+            self.alert_left -= n as u32;
+            pre = n;
+        }
+        if self.alert_left == 0 && self.gap_left > 0 && pre < out.len() {
+            let n = (self.gap_left as usize).min(out.len() - pre);
+            out[pre..pre + n].fill(0);
+            self.gap_left -= n as u32;
+            pre += n;
+        }
+        if pre == out.len() {
+            return pre;
+        }
+        pre + self.fill_message(&mut out[pre..])
+    }
+
+    fn fill_message(&mut self, out: &mut [i16]) -> usize {
         match &mut self.state {
             EncState::Dtmf(g) => {
                 let n = g.fill(out);
@@ -588,6 +652,8 @@ impl CidEncoder {
                 let FskTx {
                     frame,
                     len,
+                    seizure,
+                    marks,
                     bit,
                     total,
                     units,
@@ -602,7 +668,7 @@ impl CidEncoder {
                         self.done = true;
                         return i;
                     }
-                    let b = fsk_bit(&frame[..*len], *bit);
+                    let b = fsk_bit(&frame[..*len], *bit, *seizure, *marks);
                     osc.retune(if b { *mark } else { *space });
                     // A bit is 20/3 samples: count in thirds of a sample.
                     while *units < 20 && i < out.len() {
@@ -622,15 +688,15 @@ impl CidEncoder {
     }
 }
 
-fn fsk_bit(frame: &[u8], i: u32) -> bool {
-    if i < SEIZURE_BITS {
+fn fsk_bit(frame: &[u8], i: u32, seizure: u32, marks: u32) -> bool {
+    if i < seizure {
         return i & 1 == 1;
     }
-    let i = i - SEIZURE_BITS;
-    if i < MARK_BITS {
+    let i = i - seizure;
+    if i < marks {
         return true;
     }
-    let j = (i - MARK_BITS) as usize;
+    let j = (i - marks) as usize;
     if j < frame.len() * 10 {
         let (byte, b) = (frame[j / 10], j % 10);
         return match b {

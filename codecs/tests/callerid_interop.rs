@@ -503,3 +503,59 @@ fn gwcodec_cid_encode_and_decode() {
     assert!(!missing.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn render(mut enc: CidEncoder) -> Vec<i16> {
+    let mut audio = vec![0i16; 800];
+    let mut buf = [0i16; 100];
+    loop {
+        let n = enc.fill(&mut buf);
+        audio.extend_from_slice(&buf[..n]);
+        if n < buf.len() {
+            break;
+        }
+    }
+    audio.extend_from_slice(&[0; 800]);
+    audio
+}
+
+#[test]
+fn alerting_signal_and_off_hook_framing() {
+    let m = sample_messages()[0];
+    for std in [CidStandard::Bell202, CidStandard::V23] {
+        // On-hook with the dual-tone alerting signal first: 200 ms longer, still decodes.
+        let plain = render(CidEncoder::new(&m, std, CidFormat::Mdmf).unwrap());
+        let alerted = render(
+            CidEncoder::new(&m, std, CidFormat::Mdmf)
+                .unwrap()
+                .with_alert_signal(),
+        );
+        assert_eq!(alerted.len(), plain.len() + 1600);
+        // The alerting signal is 2130 + 2750 Hz: it carries (nearly) all the energy there.
+        let goertzel = |x: &[i16], f: f64| {
+            let c = 2.0 * (std::f64::consts::TAU * f / 8000.0).cos();
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for &v in x {
+                let s = v as f64 + c * s1 - s2;
+                s2 = s1;
+                s1 = s;
+            }
+            2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
+        };
+        let burst = &alerted[800..1600];
+        let total: f64 = burst.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / burst.len() as f64;
+        assert!((goertzel(burst, 2130.0) + goertzel(burst, 2750.0)) / total > 0.95);
+        for audio in [&alerted] {
+            let got = decode(std, audio, 160);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(got[0].as_ref().unwrap().caller, m);
+            assert_eq!(spandsp_rx(spandsp_std(std), audio), vec![mdmf_fields(&m)]);
+        }
+        // Off-hook: no channel seizure, 80 mark bits instead of 300 + 180: 400 bits shorter.
+        let off = render(CidEncoder::new(&m, std, CidFormat::Mdmf).unwrap().off_hook());
+        let bits = (plain.len() - off.len()) as f64 * 1200.0 / 8000.0;
+        assert!((bits - 400.0).abs() < 1.0, "{bits}");
+        let got = decode(std, &off, 160);
+        assert_eq!(got[0].as_ref().unwrap().caller, m);
+        assert_eq!(spandsp_rx(spandsp_std(std), &off), vec![mdmf_fields(&m)]);
+    }
+}

@@ -112,8 +112,8 @@ fn parse_std(s: &str) -> Result<CidStandard, CliError> {
 }
 
 fn cid_encode(argv: &[String]) -> Result<(), CliError> {
-    let a = Args::parse(argv, &["mdmf"])?;
-    a.only(&["std", "mdmf", "number", "name", "time"])?;
+    let a = Args::parse(argv, &["mdmf", "alert", "offhook"])?;
+    a.only(&["std", "mdmf", "number", "name", "time", "alert", "offhook"])?;
     let out = a.positionals(&["OUT"])?.remove(0);
     let std = parse_std(a.required("std")?)?;
     let bad = |what: &str, e: codecs::callerid::CidError| CliError::Usage(format!("cid-encode: {what}: {e}"));
@@ -140,6 +140,17 @@ fn cid_encode(argv: &[String]) -> Result<(), CliError> {
         _ => CidFormat::Sdmf,
     };
     let mut enc = CidEncoder::new(&msg, std, format).map_err(|e| bad("message", e))?;
+    if a.flag("alert") {
+        enc = enc.with_alert_signal();
+    }
+    if a.flag("offhook") {
+        if std == CidStandard::Dtmf {
+            return Err(CliError::Usage(
+                "cid-encode: --offhook needs an FSK standard".into(),
+            ));
+        }
+        enc = enc.off_hook();
+    }
     // 100 ms of silence either side, as on a line between ring bursts.
     let mut samples = vec![0i16; 800];
     let mut buf = [0i16; 160];
