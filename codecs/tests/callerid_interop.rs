@@ -544,12 +544,10 @@ fn alerting_signal_and_off_hook_framing() {
         let burst = &alerted[800..1600];
         let total: f64 = burst.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / burst.len() as f64;
         assert!((goertzel(burst, 2130.0) + goertzel(burst, 2750.0)) / total > 0.95);
-        for audio in [&alerted] {
-            let got = decode(std, audio, 160);
-            assert_eq!(got.len(), 1, "{got:?}");
-            assert_eq!(got[0].as_ref().unwrap().caller, m);
-            assert_eq!(spandsp_rx(spandsp_std(std), audio), vec![mdmf_fields(&m)]);
-        }
+        let got = decode(std, &alerted, 160);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].as_ref().unwrap().caller, m);
+        assert_eq!(spandsp_rx(spandsp_std(std), &alerted), vec![mdmf_fields(&m)]);
         // Off-hook: no channel seizure, 80 mark bits instead of 300 + 180: 400 bits shorter.
         let off = render(CidEncoder::new(&m, std, CidFormat::Mdmf).unwrap().off_hook());
         let bits = (plain.len() - off.len()) as f64 * 1200.0 / 8000.0;
