@@ -297,8 +297,9 @@ const SUB: usize = 51;
 const WIN: f32 = (2 * SUB) as f32;
 /// Consecutive windows (51-sample hop) that must agree before a digit is reported.
 const CONFIRM: u32 = 4;
-/// Consecutive windows without the digit that end it (bridges short drop-outs).
-const RELEASE: u32 = 3;
+/// Consecutive windows without the digit that end it: bridges the drop-outs of up to 10 ms that
+/// Q.24 requires, while a 40 ms pause still ends the digit.
+const RELEASE: u32 = 4;
 const EVENT_CAP: usize = 32;
 /// Distance between a tone edge and the edge of the first (or last) window accepted for it.
 const EDGE: u64 = 15;

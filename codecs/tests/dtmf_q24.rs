@@ -498,3 +498,34 @@ fn digits_over_dial_tone() {
         assert_eq!(ours(&audio).0, DIGITS, "{cc}");
     }
 }
+
+/// One digit as a dual tone of `ms`, at -10 dBm0 per tone.
+fn tone_ms(d: char, ms: u32) -> Vec<i16> {
+    let (fl, fh) = digit_freqs(d).unwrap();
+    let a = PEAK_0DBM0 * 10f64.powf(-0.5);
+    (0..ms * 8)
+        .map(|n| {
+            let t = n as f64 / 8000.0;
+            let tau = std::f64::consts::TAU;
+            (a * (tau * fl as f64 * t).sin() + a * (tau * fh as f64 * t + 1.0).sin()) as i16
+        })
+        .collect()
+}
+
+#[test]
+fn short_interruptions_are_bridged_and_40ms_pauses_separate() {
+    // Q.24: a break of up to 10 ms inside a digit does not split it...
+    let mut a = vec![0i16; 400];
+    a.extend(tone_ms('7', 60));
+    a.extend(std::iter::repeat_n(0, 80));
+    a.extend(tone_ms('7', 60));
+    a.extend(std::iter::repeat_n(0, 800));
+    assert_eq!(ours(&a).0, "7");
+    // ...and a pause of 40 ms between two equal digits separates them.
+    let mut a = vec![0i16; 400];
+    a.extend(tone_ms('7', 60));
+    a.extend(std::iter::repeat_n(0, 320));
+    a.extend(tone_ms('7', 60));
+    a.extend(std::iter::repeat_n(0, 800));
+    assert_eq!(ours(&a).0, "77");
+}
