@@ -17,10 +17,11 @@ commands:
   encode --codec pcmu|pcma|gsm IN OUT       encode linear audio (raw s16le or WAV) to a codec stream
   decode --codec pcmu|pcma|gsm IN OUT       decode a codec stream to raw s16le (WAV if OUT ends in .wav)
   tone --plan CC --tone NAME --ms N OUT      generate a national call progress tone
-                                            (NAME: dial|ringback|busy|congestion|callwaiting|stutter)
+                                            (NAME: dial|ringback|busy|congestion|callwaiting|stutter|sit)
   dtmf-detect IN                            print each DTMF digit with start time and duration
-  cid-encode --std bell202|v23|dtmf [--mdmf] --number N --name S [--time MMDDHHMM] OUT
-                                            generate a caller ID signal
+  cid-encode --std bell202|v23|dtmf [--mdmf] --number N --name S [--time MMDDHHMM]
+             [--alert] [--offhook] OUT      generate a caller ID signal (--alert: precede it with the
+                                            dual-tone alerting signal; --offhook: call-waiting framing)
   cid-decode IN                             print the decoded caller ID fields
 ";
 
