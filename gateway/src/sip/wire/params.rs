@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::error::{UriError, ValueError};
-use super::text::{self, find_unquoted, is_token, is_unreserved, trim_lws};
+use super::text::{self, is_token, trim_lws};
 
 /// A parameter list: the text after the first `;` (without it). Empty means no parameters.
 /// Names compare case-insensitively.
@@ -134,7 +134,8 @@ fn check_gen_value(v: &str) -> Result<(), ValueError> {
 
 /// `paramchar` without the escape: param-unreserved / unreserved.
 pub(crate) fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+    static PARAM: [bool; 256] = text::class_table(true, b"[]/:&+$");
+    PARAM[b as usize]
 }
 
 impl Params<String> {
@@ -203,20 +204,40 @@ impl<'a> Iterator for ParamIter<'a> {
     type Item = (&'a str, Option<&'a str>);
     fn next(&mut self) -> Option<Self::Item> {
         let r = self.rest?;
-        let item = match find_unquoted(r, b';') {
-            Some(i) => {
-                // A trailing ';' leaves "" behind, yielded as an empty item for validation.
-                self.rest = Some(&r[i + 1..]);
-                &r[..i]
+        let b = r.as_bytes();
+        // One scan for the end of this parameter (';' outside quotes) and its first '='.
+        let mut eq = None;
+        let mut i = 0;
+        let end = loop {
+            match b.get(i) {
+                None => break None,
+                Some(b';') => break Some(i),
+                Some(b'=') if eq.is_none() => eq = Some(i),
+                Some(b'"') => match text::quoted_end(&b[i..]) {
+                    Some(n) => {
+                        i += n;
+                        continue;
+                    }
+                    // An unterminated quote swallows the rest: validation reports it.
+                    None => break None,
+                },
+                _ => {}
             }
-            // An unterminated quote swallows the rest: validation reports it.
+            i += 1;
+        };
+        let item = match end {
+            Some(e) => {
+                // A trailing ';' leaves "" behind, yielded as an empty item for validation.
+                self.rest = Some(&r[e + 1..]);
+                &r[..e]
+            }
             None => {
                 self.rest = None;
                 r
             }
         };
-        let (n, v) = match text::find_byte(item, b'=') {
-            Some(i) if !item.starts_with('"') => (trim_lws(&item[..i]), Some(trim_lws(&item[i + 1..]))),
+        let (n, v) = match eq {
+            Some(q) if q < item.len() => (trim_lws(&item[..q]), Some(trim_lws(&item[q + 1..]))),
             _ => (trim_lws(item), None),
         };
         Some((n, v))

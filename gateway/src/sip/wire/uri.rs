@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::UriError;
 use super::params::Params;
-use super::text::{self, check_escaped, eq_unescaped, eq_unescaped_nocase, is_unreserved};
+use super::text::{self, check_escaped, eq_unescaped, eq_unescaped_nocase};
 
 /// A host: domain name or IP literal. Domain names compare case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,20 +137,34 @@ pub fn parse_host(s: &str) -> Result<Host<&str>, UriError> {
         };
     }
     // One pass: classify the characters and check label structure.
+    // Classes: 0 invalid, 1 digit, 2 dot, 3 letter / '-' / '_'.
+    static HOST: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            t[i] = if c.is_ascii_digit() {
+                1
+            } else if c == b'.' {
+                2
+            } else if c.is_ascii_alphabetic() || c == b'-' || c == b'_' {
+                3
+            } else {
+                0
+            };
+            i += 1;
+        }
+        t
+    };
     let mut digits_dots = true;
-    let mut prev = b'.';
+    let mut prev = 2u8;
     for &c in b {
-        if c.is_ascii_digit() {
-        } else if c == b'.' {
-            if prev == b'.' {
-                return Err(UriError::BadHost);
-            }
-        } else if c.is_ascii_alphabetic() || c == b'-' || c == b'_' {
-            digits_dots = false;
-        } else {
+        let k = HOST[c as usize];
+        if k == 0 || (k == 2 && prev == 2) {
             return Err(UriError::BadHost);
         }
-        prev = c;
+        digits_dots &= k != 3;
+        prev = k;
     }
     if digits_dots && let Some(a) = parse_ipv4(b) {
         return Ok(Host::V4(a));
@@ -357,16 +371,22 @@ fn params_subset_eq<S: AsRef<str>, T: AsRef<str>>(a: &Params<S>, b: &Params<T>) 
     })
 }
 
+static USER: [bool; 256] = text::class_table(true, b"&=+$,;?/");
+static PASSWORD: [bool; 256] = text::class_table(true, b"&=+$,");
+static HEADER: [bool; 256] = text::class_table(true, b"[]/?:+$=&");
+/// Anything that may appear in userinfo, escapes and the password separator included.
+static USERINFO: [bool; 256] = text::class_table(true, b"&=+$,;?/:%");
+
 fn is_user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+    USER[b as usize]
 }
 
 fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+    PASSWORD[b as usize]
 }
 
 fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
+    HEADER[b as usize]
 }
 
 impl<'a> SipUri<&'a str> {
@@ -376,14 +396,38 @@ impl<'a> SipUri<&'a str> {
         }
         // userinfo cannot hold an unescaped '@' and neither can anything after the host, so the
         // first '@' ends the userinfo even though the user part may contain ';', '?' or ','.
-        let (user, password, rest) = match text::find_byte(s, b'@') {
+        // One pass finds it, the first ';' and '?' after it, and checks the userinfo bytes.
+        let b = s.as_bytes();
+        let (mut at, mut semi, mut q) = (None, None, None);
+        let (mut ui_ok, mut ui_special) = (true, false);
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'@' if at.is_none() => {
+                    at = Some(i);
+                    semi = None;
+                    q = None;
+                    continue;
+                }
+                b';' if semi.is_none() && q.is_none() => semi = Some(i),
+                b'?' if q.is_none() => q = Some(i),
+                _ => {}
+            }
+            if at.is_none() {
+                ui_ok &= USERINFO[c as usize];
+                ui_special |= c == b'%' || c == b':';
+            }
+        }
+        let (user, password, hp_start) = match at {
             Some(at) => {
+                if !ui_ok {
+                    return Err(UriError::BadUser);
+                }
                 let ui = &s[..at];
-                let (u, p) = match text::find_byte(ui, b':') {
+                let (u, p) = match ui_special.then(|| text::find_byte(ui, b':')).flatten() {
                     Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                     None => (ui, None),
                 };
-                if u.is_empty() || check_escaped(u, is_user_char).is_err() {
+                if u.is_empty() || (ui_special && check_escaped(u, is_user_char).is_err()) {
                     return Err(UriError::BadUser);
                 }
                 if let Some(p) = p
@@ -391,22 +435,21 @@ impl<'a> SipUri<&'a str> {
                 {
                     return Err(UriError::BadPassword);
                 }
-                (Some(u), p, &s[at + 1..])
+                (Some(u), p, at + 1)
             }
-            None => (None, None, s),
+            None => (None, None, 0),
         };
-        let (hp_params, headers) = match text::find_byte(rest, b'?') {
-            Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-            None => (rest, None),
+        let end = b.len();
+        let hp_end = semi.or(q).unwrap_or(end);
+        let hostport = &s[hp_start..hp_end];
+        let (params, has_params) = match semi {
+            Some(i) => (&s[i + 1..q.unwrap_or(end)], true),
+            None => ("", false),
         };
-        // ';' cannot occur in hostport, IPv6 references included.
-        let (hostport, params) = match text::find_byte(hp_params, b';') {
-            Some(i) => (&hp_params[..i], &hp_params[i + 1..]),
-            None => (hp_params, ""),
-        };
+        let headers = q.map(|i| &s[i + 1..]);
         let (host, port) = parse_hostport(hostport)?;
         let params = Params::from_raw(params);
-        if hp_params.len() > hostport.len() {
+        if has_params {
             params.validate_uri()?;
         }
         if let Some(h) = headers
