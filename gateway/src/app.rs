@@ -12,7 +12,7 @@ use hal::fxs::FxsEventKind;
 use crate::config::Config;
 use crate::config::board::{Backend, BoardDef};
 use crate::config::model::PortKind;
-use crate::media::{LineEvent, LineEventKind, MediaEngine, MediaHandle, PortLines};
+use crate::media::{LineEvent, LineEventKind, MediaEngine, MediaEvent, MediaHandle, PortLines};
 use crate::web::status::{EventRecord, PortStatus, Status};
 
 /// Why the gateway could not start.
@@ -58,8 +58,13 @@ pub fn open_board(def: &BoardDef) -> Result<OpenBoard, StartError> {
             },
         })
         .collect();
-    let mut sim =
-        hal::sim::SimBoard::start(hal::sim::SimBoardConfig::new(sim_ports)).map_err(StartError::Board)?;
+    let mut sim_cfg = hal::sim::SimBoardConfig::new(sim_ports);
+    for (i, p) in def.ports.iter().enumerate() {
+        if let Some(dev) = &p.device {
+            sim_cfg = sim_cfg.with_device(i, dev);
+        }
+    }
+    let mut sim = hal::sim::SimBoard::start(sim_cfg).map_err(StartError::Board)?;
     let pcm = sim
         .take_pcm()
         .ok_or_else(|| StartError::Board(std::io::Error::other("board clock taken")))?;
@@ -199,9 +204,12 @@ pub async fn control_plane(
             _ = stop.changed() => break,
         }
         while let Ok(ev) = media.events.pop() {
-            eprintln!("port {}: {:?}", ev.port, ev.kind);
-            record_event(&status, &ev);
+            if let MediaEvent::Line(ev) = ev {
+                eprintln!("port {}: {:?}", ev.port, ev.kind);
+                record_event(&status, &ev);
+            }
         }
+        media.collect_retired();
         if let Ok(mut st) = status.lock() {
             st.media_ticks = media.stats.ticks.load(std::sync::atomic::Ordering::Relaxed);
             st.media_overruns = media.stats.overruns.load(std::sync::atomic::Ordering::Relaxed);
