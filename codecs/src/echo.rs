@@ -700,8 +700,9 @@ fn flush(v: f32) -> f32 {
 
 #[inline]
 fn to_i16(v: f32) -> i16 {
-    let s = (v * 32768.0).round();
-    s.clamp(i16::MIN as f32, i16::MAX as f32) as i16
+    // Round half away from zero by hand: `f32::round` is a library call without SSE4.1.
+    let s = v * 32768.0;
+    ((s + 0.5f32.copysign(s)) as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 /// Σ a·b over whole chunks of `LANES`.
@@ -810,6 +811,16 @@ mod tests {
         let mut out = [0i16; 80];
         let err = ec.process(&[0; 80], &[0; 40], &mut out);
         assert!(matches!(err, Err(EchoError::FrameLengthMismatch { .. })));
+    }
+
+    #[test]
+    fn output_rounds_and_saturates() {
+        assert_eq!(to_i16(0.4 / 32768.0), 0);
+        assert_eq!(to_i16(0.5 / 32768.0), 1);
+        assert_eq!(to_i16(-0.5 / 32768.0), -1);
+        assert_eq!(to_i16(-1000.6 / 32768.0), -1001);
+        assert_eq!(to_i16(2.0), i16::MAX);
+        assert_eq!(to_i16(-2.0), i16::MIN);
     }
 
     #[test]

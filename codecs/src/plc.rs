@@ -252,7 +252,9 @@ fn dot(a: &[i16], b: &[i16]) -> i64 {
 
 #[inline]
 fn round_i16(v: f32) -> i16 {
-    v.round().clamp(i16::MIN as f32, i16::MAX as f32) as i16
+    // Half away from zero without the `f32::round` library call; saturating casts clamp.
+    let r = (v + 0.5f32.copysign(v)) as i32;
+    r.clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 /// How a [`GsmPlcDecoder`] fills lost frames.

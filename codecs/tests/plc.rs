@@ -264,10 +264,11 @@ fn concealment_beats_silence_insertion_by_pesq() {
     }
     let mut all: Vec<PathBuf> = cases.iter().flat_map(|c| c.3.iter().cloned()).collect();
     all.extend(coded);
-    let Some(scores) = pesq(&reference, &all) else {
+    let scores = pesq(&reference, &all);
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(scores) = scores else {
         return;
     };
-    let _ = std::fs::remove_dir_all(&dir);
 
     let ceiling = &scores[cases.len() * 3..];
     let mut table = format!(
