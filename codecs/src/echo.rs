@@ -176,6 +176,8 @@ impl DcBlocker {
 const PREWHITEN: f32 = 0.85;
 /// IPNLMS proportionality: -1 is plain NLMS, towards +1 ever more proportionate.
 const IPNLMS_ALPHA: f32 = -0.25;
+/// Far-end peak level (±1.0 scale) below which the tail is considered silent (-80 dBov).
+const FAR_SILENT: f32 = 1e-4;
 /// Regularisation of the NLMS normalisation, as a power (about -60 dBov).
 const REG_POWER: f32 = 1e-6;
 
@@ -220,6 +222,8 @@ pub struct EchoCanceller {
     peak_of_blocks: f32,
     dt_hang: u32,
     dt_hang_len: u32,
+    /// The far end has been below `FAR_SILENT` over the whole tail.
+    far_silent: bool,
     /// Geigel threshold in use: the configured one, raised to what the echo path is seen to
     /// produce during confirmed far-end single talk.
     geigel_eff: f32,
@@ -303,6 +307,7 @@ impl EchoCanceller {
             peak_fill: 0,
             peak_of_blocks: 0.0,
             dt_hang: 0,
+            far_silent: true,
             geigel_eff: cfg.geigel_threshold,
             geigel_seen: 0.0,
             dt_hang_len: cfg.double_talk_hangover_ms * SAMPLES_PER_MS as u32,
@@ -444,8 +449,13 @@ impl EchoCanceller {
         let start = self.pos - self.taps;
         let win = &self.hist[start..self.pos];
         let win_w = &self.hist_w[start..self.pos];
-        let y_fg = dot(&self.fg, win);
-        let y_bg_w = dot(&self.bg, win_w);
+        // A far end silent over the whole tail (below -80 dBov) leaves no echo to estimate:
+        // an idle channel then costs almost nothing.
+        let (y_fg, y_bg_w) = if self.far_silent {
+            (0.0, 0.0)
+        } else {
+            (dot(&self.fg, win), dot(&self.bg, win_w))
+        };
         // IPNLMS normalisation x'Gx, with the gains summing to one, taken as its expectation
         // |x|²/L: a running sum instead of another pass over the taps.
         let norm = self.win_energy / self.taps as f32;
@@ -457,7 +467,9 @@ impl EchoCanceller {
 
         // Until the first convergence there is nothing to protect yet, and on short, loud echo
         // paths the Geigel test fires on the echo itself: adapt slowly instead of not at all.
-        let step = if !double_talk {
+        let step = if self.far_silent {
+            0.0
+        } else if !double_talk {
             self.cfg.step_size
         } else if !self.converged() {
             0.25 * self.cfg.step_size
@@ -470,7 +482,7 @@ impl EchoCanceller {
         }
 
         self.gain_count += 1;
-        if self.gain_count == GAIN_PERIOD {
+        if self.gain_count >= GAIN_PERIOD && step > 0.0 {
             self.gain_count = 0;
             self.update_gains();
         }
@@ -532,7 +544,8 @@ impl EchoCanceller {
             self.dt_hang -= 1;
         }
         // No far-end signal at all: nothing to learn from either.
-        self.dt_hang > 0 || peak < 1e-4
+        self.far_silent = peak < FAR_SILENT;
+        self.dt_hang > 0 || self.far_silent
     }
 
     /// Whether the foreground cancels well enough (long-term ERLE above 12 dB) for its residual
