@@ -14,11 +14,13 @@
 //!   turns raw line readings into ring, polarity reversal, loop current drop and line presence.
 //! - [`board`]: port enumeration.
 //! - [`error`]: [`error::LineError`], the one error type every backend reports.
+//! - [`drivers`]: SLIC/DAA drivers over `embedded-hal` (ProSLIC Si321x, Si3050 DAA, Ag1171).
 //! - `sim` (feature `std`): the simulated backend, each port a loopback TCP socket speaking the
 //!   protocol in `docs/sim-protocol.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod board;
+pub mod drivers;
 pub mod error;
 pub mod fxo;
 pub mod fxs;
