@@ -411,41 +411,27 @@ impl fmt::Display for Message {
 }
 
 impl<'a> SipMsg<'a> {
-    /// An owned copy with header values normalised: typed headers the parser validated are
-    /// re-emitted in canonical form (LWS and folding removed, full header names), other headers
-    /// keep their text with folds replaced by a space; Content-Length is dropped (derived).
+    /// An owned copy: full header names (compact forms expanded), Content-Length dropped (the
+    /// emitter derives it). Values are copied as received, except folded ones: typed headers
+    /// (Via, From, To, Contact, Route, Record-Route, CSeq, Content-Type, Max-Forwards) are then
+    /// re-emitted in canonical form and others get each fold replaced by one space.
     pub fn to_message(&self) -> Message {
         let mut headers = Vec::with_capacity(self.headers().len());
         for h in self.headers() {
-            let value = match h.name {
-                HeaderName::ContentLength => continue,
-                HeaderName::Via => join(
-                    CommaSplit::new(h.value)
-                        .map(|v| Via::parse(v).map_or_else(|_| unfold(v), |x| x.to_owned_via().to_string())),
-                ),
-                HeaderName::Contact if h.value == "*" => "*".to_string(),
-                HeaderName::From
-                | HeaderName::To
-                | HeaderName::Contact
-                | HeaderName::Route
-                | HeaderName::RecordRoute => join(CommaSplit::new(h.value).map(|v| {
-                    NameAddr::parse(v).map_or_else(|_| unfold(v), |x| x.to_owned_name_addr().to_string())
-                })),
-                HeaderName::CSeq => CSeq::parse(h.value).map_or_else(|_| unfold(h.value), |c| c.to_string()),
-                HeaderName::ContentType => ContentType::parse(h.value)
-                    .map_or_else(|_| unfold(h.value), |c| c.to_owned_content_type().to_string()),
-                HeaderName::MaxForwards => {
-                    parse_scalar(h.value).map_or_else(|_| unfold(h.value), |n| n.to_string())
-                }
-                _ => unfold(h.value),
-            };
-            headers.push(match h.name {
-                HeaderName::Other => Header {
-                    name: HeaderName::Other,
-                    name_text: Cow::Owned(h.name_text.to_string()),
-                    value,
+            if h.name == HeaderName::ContentLength {
+                continue;
+            }
+            headers.push(Header {
+                name: h.name,
+                name_text: match h.name {
+                    HeaderName::Other => Cow::Owned(h.name_text.to_string()),
+                    n => Cow::Borrowed(n.as_str()),
                 },
-                n => Header::new(n, value),
+                value: if h.value.bytes().any(|c| c == b'\r' || c == b'\n') {
+                    canonical(h.name, h.value)
+                } else {
+                    h.value.to_string()
+                },
             });
         }
         Message {
@@ -471,6 +457,33 @@ impl<'a> SipMsg<'a> {
         r.push(HeaderName::CallId, self.call_id());
         r.push(HeaderName::CSeq, self.cseq().to_owned_cseq());
         r
+    }
+}
+
+/// Canonical text of a folded header value.
+fn canonical(name: HeaderName, v: &str) -> String {
+    match name {
+        HeaderName::Via => join(
+            CommaSplit::new(v)
+                .map(|x| Via::parse(x).map_or_else(|_| unfold(x), |x| x.to_owned_via().to_string())),
+        ),
+        HeaderName::From
+        | HeaderName::To
+        | HeaderName::Contact
+        | HeaderName::Route
+        | HeaderName::RecordRoute
+            if v != "*" =>
+        {
+            join(CommaSplit::new(v).map(|x| {
+                NameAddr::parse(x).map_or_else(|_| unfold(x), |x| x.to_owned_name_addr().to_string())
+            }))
+        }
+        HeaderName::CSeq => CSeq::parse(v).map_or_else(|_| unfold(v), |c| c.to_string()),
+        HeaderName::ContentType => {
+            ContentType::parse(v).map_or_else(|_| unfold(v), |c| c.to_owned_content_type().to_string())
+        }
+        HeaderName::MaxForwards => parse_scalar(v).map_or_else(|_| unfold(v), |n| n.to_string()),
+        _ => unfold(v),
     }
 }
 
