@@ -25,13 +25,17 @@
 //!    reference and near end), which flattens the spectrum of speech and speeds up convergence of
 //!    the weak high-frequency modes; the foreground still filters the unwhitened reference.
 //! 4. A Geigel double-talk detector with hangover freezes background adaptation while the near-end
-//!    level exceeds what the echo path (ERL ≥ 6 dB by default) could produce.
+//!    level exceeds what the echo path (ERL ≥ 6 dB by default) could produce; its threshold rises
+//!    to what the echo is seen to produce once converged. A second detector compares the
+//!    foreground's residual with its long-term ERLE and, when the near end is active, demands a
+//!    much larger advantage before a background is trusted.
 //! 5. An optional non-linear processor suppresses the small residual echo during far-end single
 //!    talk and fills the gap with comfort noise matched to the measured background noise level.
 //!
 //! Everything is allocated in the constructor; [`EchoCanceller::process`] allocates nothing and
 //! takes any frame length (the media loop uses 10 ms = 80 samples). The inner loops are written over
-//! fixed-size chunks of 8 so that they compile to SIMD code.
+//! fixed-size chunks of 8 so that they compile to SIMD code (explicit SSE2 on x86_64). While the far
+//! end is silent over the whole tail, the filters are skipped.
 
 use std::fmt;
 
