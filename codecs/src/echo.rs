@@ -179,7 +179,7 @@ impl DcBlocker {
 /// Pre-emphasis coefficient of the fixed pre-whitening filter 1 - a z^-1 used for adaptation.
 const PREWHITEN: f32 = 0.85;
 /// IPNLMS proportionality: -1 is plain NLMS, towards +1 ever more proportionate.
-const IPNLMS_ALPHA: f32 = -0.25;
+const IPNLMS_ALPHA: f32 = 0.5;
 /// Far-end peak level (±1.0 scale) below which the tail is considered silent (-80 dBov).
 const FAR_SILENT: f32 = 1e-4;
 /// Regularisation of the NLMS normalisation, as a power (about -60 dBov).
