@@ -211,8 +211,6 @@ pub struct EchoCanceller {
     hist_w: Vec<f32>,
     /// Index one past the newest sample in `hist`/`hist_w`.
     pos: usize,
-    /// Σ xw² over the current window.
-    win_energy: f32,
     hpf_far: DcBlocker,
     hpf_near: DcBlocker,
     far_prev: f32,
@@ -299,7 +297,6 @@ impl EchoCanceller {
             hist: b.hist,
             hist_w: b.hist_w,
             pos: taps,
-            win_energy: 0.0,
             hpf_far: DcBlocker::default(),
             hpf_near: DcBlocker::default(),
             far_prev: 0.0,
@@ -456,13 +453,14 @@ impl EchoCanceller {
         // A far end silent over the whole tail (below -80 dBov) leaves no echo to estimate:
         // an idle channel then costs almost nothing.
         let (y_fg, y_bg_w) = if self.far_silent {
-            (0.0, 0.0)
+            (0.0, (0.0, 0.0))
         } else {
-            (dot(&self.fg, win), dot(&self.bg, win_w))
+            (dot(&self.fg, win), dot_and_norm(&self.bg, &self.gains, win_w))
         };
-        // IPNLMS normalisation x'Gx, with the gains summing to one, taken as its expectation
-        // |x|²/L: a running sum instead of another pass over the taps.
-        let norm = self.win_energy / self.taps as f32;
+        // IPNLMS normalisation x'Gx. Its expectation |x|²/L (kept as a running sum) is not a
+        // safe substitute: with gains concentrated on a few taps the instantaneous x'Gx can
+        // exceed it many times over and the update would diverge.
+        let (y_bg_w, norm) = y_bg_w;
 
         let e_fg = d - y_fg;
         let e_bg_w = dw - y_bg_w;
@@ -506,13 +504,7 @@ impl EchoCanceller {
             self.hist.copy_within(from..self.pos, 0);
             self.hist_w.copy_within(from..self.pos, 0);
             self.pos = keep;
-            // Recompute now and then so rounding in the running sum cannot accumulate.
-            self.win_energy = self.hist_w[..keep].iter().map(|v| v * v).sum();
-        } else {
-            let old = self.hist_w[self.pos - self.taps];
-            self.win_energy = (self.win_energy - old * old).max(0.0);
         }
-        self.win_energy += xw * xw;
         self.hist[self.pos] = x;
         self.hist_w[self.pos] = xw;
         self.pos += 1;
@@ -743,7 +735,31 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-/// SSE2 (baseline on x86_64) version of the dot product. Without them, LLVM keeps ordered float
+/// (Σ w·xw, Σ g·xw²) over whole chunks of `LANES`, in one pass.
+#[inline]
+fn dot_and_norm(w: &[f32], g: &[f32], xw: &[f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        simd::dot_and_norm(w, g, xw)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (w, _) = w.as_chunks::<LANES>();
+        let (g, _) = g.as_chunks::<LANES>();
+        let (xw, _) = xw.as_chunks::<LANES>();
+        let mut a = [0.0f32; LANES];
+        let mut b = [0.0f32; LANES];
+        for ((w, g), xw) in w.iter().zip(g).zip(xw) {
+            for i in 0..LANES {
+                a[i] += w[i] * xw[i];
+                b[i] += g[i] * (xw[i] * xw[i]);
+            }
+        }
+        (lane_sum(&a), lane_sum(&b))
+    }
+}
+
+/// SSE2 (baseline on x86_64) versions of the reductions. Without them, LLVM keeps ordered float
 /// sums scalar below opt-level 3; at opt-level 3 the portable code vectorises on every target.
 #[cfg(target_arch = "x86_64")]
 mod simd {
@@ -777,6 +793,32 @@ mod simd {
             }
         }
         sum(s0, s1)
+    }
+
+    #[inline]
+    pub(super) fn dot_and_norm(w: &[f32], g: &[f32], xw: &[f32]) -> (f32, f32) {
+        let (w, _) = w.as_chunks::<LANES>();
+        let (g, _) = g.as_chunks::<LANES>();
+        let (xw, _) = xw.as_chunks::<LANES>();
+        // SAFETY (all intrinsics below): SSE2 is part of the x86_64 baseline.
+        let (mut a0, mut a1, mut b0, mut b1) = unsafe {
+            (
+                _mm_setzero_ps(),
+                _mm_setzero_ps(),
+                _mm_setzero_ps(),
+                _mm_setzero_ps(),
+            )
+        };
+        for ((w, g), xw) in w.iter().zip(g).zip(xw) {
+            unsafe {
+                let (x0, x1) = (load(xw, 0), load(xw, 1));
+                a0 = _mm_add_ps(a0, _mm_mul_ps(load(w, 0), x0));
+                a1 = _mm_add_ps(a1, _mm_mul_ps(load(w, 1), x1));
+                b0 = _mm_add_ps(b0, _mm_mul_ps(load(g, 0), _mm_mul_ps(x0, x0)));
+                b1 = _mm_add_ps(b1, _mm_mul_ps(load(g, 1), _mm_mul_ps(x1, x1)));
+            }
+        }
+        (sum(a0, a1), sum(b0, b1))
     }
 }
 
@@ -838,6 +880,48 @@ mod tests {
         assert_eq!(to_i16(-1000.6 / 32768.0), -1001);
         assert_eq!(to_i16(2.0), i16::MAX);
         assert_eq!(to_i16(-2.0), i16::MIN);
+    }
+
+    #[test]
+    fn stays_stable_on_tones_pulses_and_clipping() {
+        let signals: [(&str, fn(usize) -> i16); 4] = [
+            ("1 kHz tone", |i| {
+                (12000.0 * (i as f32 * std::f32::consts::PI / 4.0).sin()) as i16
+            }),
+            ("pulse train", |i| if i % 80 == 0 { 30000 } else { 0 }),
+            ("periodic noise", |i| (((i % 80) * 7919) % 2000) as i16 - 1000),
+            ("clipped square", |i| {
+                if (i / 20) % 2 == 0 { i16::MAX } else { i16::MIN }
+            }),
+        ];
+        for (name, signal) in signals {
+            let mut ec = EchoCanceller::new(32).unwrap_or_else(|e| panic!("{e}"));
+            let (mut far, mut near, mut out) = ([0i16; 80], [0i16; 80], [0i16; 80]);
+            let (mut pin, mut pout) = (0f64, 0f64);
+            let mut line = [0i16; 24];
+            for frame in 0..500 {
+                for (k, (f, n)) in far.iter_mut().zip(near.iter_mut()).enumerate() {
+                    *f = signal(frame * 80 + k);
+                    // 3 ms pure delay, 10 dB ERL.
+                    let slot = (frame * 80 + k) % line.len();
+                    *n = line[slot] / 3;
+                    line[slot] = *f;
+                }
+                ec.process(&far, &near, &mut out)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if frame >= 400 {
+                    pin += near.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+                    pout += out.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+                }
+            }
+            let mut h = [0f32; 256];
+            ec.impulse_response(&mut h);
+            assert!(h.iter().all(|v| v.is_finite()), "{name}: coefficients not finite");
+            assert!(
+                pout <= pin * 1.01 + 1.0,
+                "{name}: output louder than the echo ({pout:e} > {pin:e})"
+            );
+        }
     }
 
     #[test]
