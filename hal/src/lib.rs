@@ -15,6 +15,8 @@
 //! - [`board`]: port enumeration.
 //! - [`error`]: [`error::LineError`], the one error type every backend reports.
 //! - [`drivers`]: SLIC/DAA drivers over `embedded-hal` (ProSLIC Si321x, Si3050 DAA, Ag1171).
+//! - `linux` (feature `linux`): ALSA PCM, spidev and GPIO character device for the drivers,
+//!   real-time scheduling.
 //! - `sim` (feature `std`): the simulated backend, each port a loopback TCP socket speaking the
 //!   protocol in `docs/sim-protocol.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -24,6 +26,8 @@ pub mod drivers;
 pub mod error;
 pub mod fxo;
 pub mod fxs;
+#[cfg(feature = "linux")]
+pub mod linux;
 pub mod pcm;
 #[cfg(feature = "std")]
 pub mod sim;
