@@ -342,6 +342,18 @@ impl<SPI: SpiDevice, D: DelayNs> Si3050<SPI, D> {
         (self.spi, self.delay)
     }
 
+    /// Pulses the DAA's RESET line (active low): 1 ms in reset, 100 ms to settle.
+    pub fn hard_reset<P: embedded_hal::digital::OutputPin>(
+        &mut self,
+        reset: &mut P,
+    ) -> Result<(), LineError> {
+        reset.set_low().map_err(|_| LineError::Bus)?;
+        self.delay.delay_ms(1);
+        reset.set_high().map_err(|_| LineError::Bus)?;
+        self.delay.delay_ms(100);
+        Ok(())
+    }
+
     pub fn write_reg(&mut self, r: u8, v: u8) -> Result<(), LineError> {
         self.spi.write(&[CTRL_WRITE, r, v]).map_err(|_| LineError::Bus)
     }

@@ -980,6 +980,20 @@ mod tests {
     }
 
     #[test]
+    fn hard_reset_pulses_the_line_low_then_high() {
+        use embedded_hal_mock::eh1::delay::{CheckedDelay, Transaction as DelayT};
+        use embedded_hal_mock::eh1::digital::{Mock as Pin, State, Transaction as P};
+        let mut pin = Pin::new(&[P::set(State::Low), P::set(State::High)]);
+        let delay = CheckedDelay::new(&[DelayT::delay_ms(250), DelayT::delay_ms(250)]);
+        let mut slic = Si321x::new(Mock::new(&[]), delay, Si321xConfig::default());
+        slic.hard_reset(&mut pin).unwrap();
+        let (mut spi, mut delay) = slic.release();
+        spi.done();
+        delay.done();
+        pin.done();
+    }
+
+    #[test]
     fn absent_chip_is_no_response() {
         // MISO pulled up: every read is 0xFF.
         let mut s = Vec::new();
