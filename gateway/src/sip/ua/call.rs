@@ -126,6 +126,7 @@ pub(crate) struct Call {
     invite_txn: Option<TxnId>,
     got_provisional: bool,
     cancel_pending: bool,
+    cancelled: bool,
     auth_tries: u8,
     ack: Option<Message>,
     last_rseq: Option<u32>,
@@ -164,6 +165,7 @@ impl Call {
             invite_txn: None,
             got_provisional: false,
             cancel_pending: false,
+            cancelled: false,
             auth_tries: 0,
             ack: None,
             last_rseq: None,
@@ -352,6 +354,7 @@ impl UserAgent {
             return Err(UaError::InvalidState("cancel needs an unanswered outgoing call"));
         }
         c.cancel_pending = true;
+        c.cancelled = true;
         if c.got_provisional {
             self.send_cancel(now, call);
         }
@@ -403,15 +406,19 @@ impl UserAgent {
     /// Sends BYE in a confirmed dialog (or after our 2xx, 15: the UAS may send BYE once the
     /// ACK arrived; before that it is queued by RFC, here sent at once).
     pub fn bye(&mut self, now: Instant, call: CallHandle) -> Result<(), UaError> {
+        self.bye_with(now, call, EndReason::LocalHangup)
+    }
+
+    fn bye_with(&mut self, now: Instant, call: CallHandle, reason: EndReason) -> Result<(), UaError> {
         let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall)?;
         let d = c.dialog.as_mut().ok_or(UaError::InvalidState("no dialog"))?;
         let m = d.request(Method::Bye);
         c.state = CallState::Terminating;
         c.final_2xx = None;
         c.session = None;
-        self.send_request(now, m, Owner::Call(call, Purpose::Bye))?;
-        self.end_call(call, EndReason::LocalHangup);
-        Ok(())
+        let r = self.send_request(now, m, Owner::Call(call, Purpose::Bye));
+        self.end_call(call, reason);
+        r.map(|_| ())
     }
 
     /// Sends a re-INVITE with a new offer (or none) in the confirmed dialog; the result comes
@@ -1069,7 +1076,7 @@ impl UserAgent {
                     let secs = secs.max(cfg.min_se.min(secs));
                     c.session = Some(session_timer(now, secs, refresher.unwrap_or(true)));
                 }
-                let cancelled = c.cancel_pending;
+                let cancelled = c.cancelled;
                 if let Ok(sent) = self.send_stateless(ack_req)
                     && let Some(c) = self.calls.get_mut(&h)
                 {
@@ -1425,8 +1432,7 @@ impl UserAgent {
             if let Some(c) = self.calls.get_mut(&h) {
                 c.final_2xx = None;
             }
-            let _ = self.bye(now, h);
-            self.end_call(h, EndReason::NoAck);
+            let _ = self.bye_with(now, h, EndReason::NoAck);
             return;
         }
         if prack_lost {
@@ -1444,8 +1450,7 @@ impl UserAgent {
             if let Some(c) = self.calls.get_mut(&h) {
                 c.session = None;
             }
-            let _ = self.bye(now, h);
-            self.end_call(h, EndReason::SessionExpired);
+            let _ = self.bye_with(now, h, EndReason::SessionExpired);
             return;
         }
         if refresh {
