@@ -148,7 +148,7 @@ async fn udp_and_tcp_loopback_exchange() {
         // TCP: A opens one connection; B answers on it; a second transaction reuses it.
         let (at_b, at_a) = exchange(&mut a, &mut b, TransportKind::Tcp, "z9hG4bK-tcp1").await;
         assert!(at_b.conn.is_some());
-        assert_eq!(at_a.conn.is_some(), true);
+        assert!(at_a.conn.is_some());
         assert_eq!(a.edge.connection_count(), 1);
         assert_eq!(b.edge.connection_count(), 1);
         let (at_b2, _) = exchange(&mut a, &mut b, TransportKind::Tcp, "z9hG4bK-tcp2").await;

@@ -300,8 +300,9 @@ pub fn receive(inbound: &Inbound) -> Result<Received, ReceiveError> {
         }
     };
     let mut msg = parsed.to_message();
+    // Matching uses the top Via as received (17.2.3), before stamping.
+    let info = info_of_parsed(&parsed);
     if !msg.is_request() {
-        let info = info_of_parsed(&parsed);
         return Ok(Received {
             msg,
             info,
@@ -310,7 +311,6 @@ pub fn receive(inbound: &Inbound) -> Result<Received, ReceiveError> {
         });
     }
     let via = stamp_top_via(&mut msg, inbound.source).ok_or(ReceiveError::UnsupportedVia)?;
-    let info = info_of(&msg).map_err(|_| ReceiveError::UnsupportedVia)?;
     let reply_to = match response_route(&via, inbound.conn) {
         ResponseRoute::Connection {
             conn,
