@@ -59,11 +59,13 @@ pub struct PcmSlot {
 }
 
 impl PcmSlot {
-    /// Both directions in timeslot `n` (channel `n` of the board's bus).
+    /// Both directions on channel `n` of the board's bus: 8-bit timeslot `n` for companded
+    /// samples, timeslots `2n` and `2n + 1` for 16-bit linear ones.
     pub const fn channel(n: u8, companding: Companding) -> Self {
+        let slot = n.saturating_mul((companding.bits() / 8) as u8);
         PcmSlot {
-            tx_timeslot: n,
-            rx_timeslot: n,
+            tx_timeslot: slot,
+            rx_timeslot: slot,
             companding,
         }
     }
@@ -146,6 +148,12 @@ mod tests {
         for db in [-20.0, -6.0, 0.0, 3.5, 6.0] {
             assert!((db_to_ratio(db) - 10f64.powf(db / 20.0)).abs() < 1e-9, "db {db}");
         }
+    }
+
+    #[test]
+    fn linear_channels_take_two_timeslots() {
+        assert_eq!(PcmSlot::channel(3, Companding::MuLaw).tx_timeslot, 3);
+        assert_eq!(PcmSlot::channel(3, Companding::Linear16).rx_timeslot, 6);
     }
 
     #[test]
