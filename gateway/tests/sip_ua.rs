@@ -24,6 +24,9 @@ fn ua(addr: &str, seed: u64) -> UserAgent {
     UserAgent::new(c)
 }
 
+/// Which messages the network loses.
+type DropRule = Box<dyn Fn(&Message) -> bool>;
+
 /// Two user agents and the messages in flight between them.
 struct Net {
     now: Instant,
@@ -34,7 +37,7 @@ struct Net {
     /// Every message sent (from, bytes), for assertions.
     log: Vec<(char, Message)>,
     /// Drop messages matching this predicate (loss).
-    drop: Option<Box<dyn Fn(&Message) -> bool>>,
+    drop: Option<DropRule>,
 }
 
 impl Net {

@@ -235,7 +235,7 @@ fn split_challenges(value: &str) -> Vec<(String, String)> {
         if t.is_empty() {
             continue;
         }
-        let first_ws = t.find(|c: char| c == ' ' || c == '\t');
+        let first_ws = t.find([' ', '\t']);
         let eq = t.find('=');
         let starts_new = match (first_ws, eq) {
             (Some(ws), Some(e)) => ws < e,

@@ -1267,11 +1267,12 @@ impl UserAgent {
             }
         }
         let Some(c) = self.calls.get_mut(&h) else { return };
-        if p == Purpose::ReInvite && (200..300).contains(&status) {
-            if let Some(d) = c.dialog.as_ref() {
-                let ack = d.ack(msg.cseq().map(|c| c.seq).unwrap_or(d.local_seq));
-                let _ = self.send_stateless(ack);
-            }
+        if p == Purpose::ReInvite
+            && (200..300).contains(&status)
+            && let Some(d) = c.dialog.as_ref()
+        {
+            let ack = d.ack(msg.cseq().map(|c| c.seq).unwrap_or(d.local_seq));
+            let _ = self.send_stateless(ack);
         }
         let Some(c) = self.calls.get_mut(&h) else { return };
         if matches!(p, Purpose::ReInvite | Purpose::Update) && (200..300).contains(&status) {
