@@ -171,25 +171,42 @@ impl AlsaStreams {
             cfg.periods,
             1,
         )?;
+        // Check the negotiated sample format once; per tick the IO is made unchecked, since
+        // the checked constructor queries (and allocates) the hardware parameters every call.
+        for (pcm, device) in [(&play, &cfg.playback), (&cap, &cfg.capture)] {
+            pcm.io_i16().map_err(|error| OpenError::Alsa {
+                device: device.clone(),
+                call: "io_i16",
+                error,
+            })?;
+        }
         Ok(AlsaStreams { play, cap })
+    }
+
+    fn play_io(&self) -> alsa::pcm::IO<'_, i16> {
+        // SAFETY: the stream's format is S16 (set in `open_one`, verified in `open`), and the
+        // IO lives only for the one transfer, within `&mut self`, so no other IO exists.
+        unsafe { self.play.io_unchecked::<i16>() }
+    }
+
+    fn cap_io(&self) -> alsa::pcm::IO<'_, i16> {
+        // SAFETY: as for `play_io`.
+        unsafe { self.cap.io_unchecked::<i16>() }
     }
 }
 
 impl PeriodStreams for AlsaStreams {
     fn write(&mut self, buf: &[i16]) -> Result<usize, StreamError> {
-        let io = self.play.io_i16().map_err(classify)?;
-        io.writei(buf).map_err(classify)
+        self.play_io().writei(buf).map_err(classify)
     }
 
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, StreamError> {
-        let io = self.cap.io_i16().map_err(classify)?;
-        io.readi(buf).map_err(classify)
+        self.cap_io().readi(buf).map_err(classify)
     }
 
     fn recover_playback(&mut self, prime: &[i16]) -> Result<(), StreamError> {
         self.play.prepare().map_err(classify)?;
-        let io = self.play.io_i16().map_err(classify)?;
-        io.writei(prime).map_err(classify)?;
+        self.play_io().writei(prime).map_err(classify)?;
         Ok(())
     }
 
