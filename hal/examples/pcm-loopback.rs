@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! pcm-loopback [--playback hw:Loopback,0,0] [--capture hw:Loopback,1,0] [--channels 2]
-//!              [--seconds 2] [--rt PRIORITY]
+//!              [--seconds 2] [--rt PRIORITY] [--stall-ms MS]
 //! ```
+//! `--stall-ms` sleeps that long once, early in the run, to force an xrun and show the backend
+//! recovers from it (the run then also fails if no xrun was seen).
 //! Exit status 0 when every channel's tone arrives (purity above 0.9), 1 otherwise, 2 on
 //! usage or device errors. Needs the `linux` feature:
 //! `cargo build -p hal --features linux --example pcm-loopback`.
@@ -32,6 +34,7 @@ mod run {
         channels: usize,
         seconds: u32,
         rt: Option<i32>,
+        stall_ms: u64,
     }
 
     fn parse() -> Result<Args, String> {
@@ -41,6 +44,7 @@ mod run {
             channels: 2,
             seconds: 2,
             rt: None,
+            stall_ms: 0,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -51,6 +55,7 @@ mod run {
                 "--channels" => a.channels = val()?.parse().map_err(|_| "bad --channels")?,
                 "--seconds" => a.seconds = val()?.parse().map_err(|_| "bad --seconds")?,
                 "--rt" => a.rt = Some(val()?.parse().map_err(|_| "bad --rt")?),
+                "--stall-ms" => a.stall_ms = val()?.parse().map_err(|_| "bad --stall-ms")?,
                 other => return Err(format!("unknown argument {other}")),
             }
         }
@@ -89,6 +94,9 @@ mod run {
         let mut got: Vec<Vec<i16>> = vec![Vec::new(); a.channels];
         let mut missed = 0u64;
         for t in 0..ticks {
+            if a.stall_ms > 0 && t == judge_from / 2 {
+                std::thread::sleep(std::time::Duration::from_millis(a.stall_ms));
+            }
             for (ch, f) in tx.iter_mut().enumerate() {
                 for (i, s) in f.iter_mut().enumerate() {
                     *s = test_tone(ch, (t * FRAME_SAMPLES + i) as u64, 8000.0);
@@ -119,6 +127,10 @@ mod run {
             );
         }
         println!("ticks {ticks}, missed periods {missed}, xruns {}", bus.xruns());
+        if a.stall_ms > 0 && bus.xruns() == 0 {
+            println!("stall of {} ms caused no xrun: FAIL", a.stall_ms);
+            ok = false;
+        }
         if ok { 0 } else { 1 }
     }
 }
