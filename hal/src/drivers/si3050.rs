@@ -631,6 +631,47 @@ mod tests {
     }
 
     #[test]
+    fn ring_burst_is_classified_from_validated_ring_readings() {
+        use crate::fxo::{FxoEventKind, FxoMonitor, FxoTiming};
+        let cfg = Si3050Config::default();
+        let mut s = init_script(&cfg, 0);
+        r(&mut s, reg::SYS_REV, 0x35);
+        w(&mut s, reg::DAA_CTRL1, DAA1_ONHM);
+        // 100 ms idle, a 1 s validated ring, 500 ms idle: one reading per 10 ms tick.
+        let ticks: Vec<bool> = (0..10)
+            .map(|_| false)
+            .chain((0..100).map(|_| true))
+            .chain((0..50).map(|_| false))
+            .collect();
+        for &ring in &ticks {
+            let ctrl = if ring { DAA1_ONHM | DAA1_RDT } else { DAA1_ONHM };
+            reading(&mut s, ctrl, if ring { 70 } else { 48 }, 0);
+        }
+        let mut daa = Si3050::new(Mock::new(&s), NoopDelay::new(), cfg);
+        daa.init().unwrap();
+        let mut mon = FxoMonitor::new(FxoTiming::default());
+        let mut events = Vec::new();
+        for i in 0..ticks.len() as u64 {
+            let now = Instant::from_millis(i * 10);
+            mon.update(daa.read(now).unwrap(), now);
+            while let Some(e) = mon.poll() {
+                events.push(e.kind);
+            }
+        }
+        assert_eq!(
+            events,
+            [
+                FxoEventKind::LinePresent,
+                FxoEventKind::RingStart,
+                FxoEventKind::RingStop {
+                    on: core::time::Duration::from_millis(1000)
+                }
+            ]
+        );
+        daa.release().0.done();
+    }
+
+    #[test]
     fn absent_chip_and_dead_link_are_no_response() {
         let mut s = Vec::new();
         w(&mut s, reg::CTRL1, 0x80);

@@ -1072,6 +1072,36 @@ mod tests {
     }
 
     #[test]
+    fn hook_flash_is_classified_from_polled_loop_closure() {
+        use crate::fxs::{FxsEventKind, HookDetector, HookTiming};
+        // Off-hook 100 ms, on-hook 300 ms (a flash), off-hook again, one poll per 10 ms tick.
+        let pattern: Vec<bool> = (0..10)
+            .map(|_| true)
+            .chain((0..30).map(|_| false))
+            .chain((0..20).map(|_| true))
+            .collect();
+        let mut then = Vec::new();
+        for &off in &pattern {
+            r(&mut then, reg::IRQ_STATUS2, 0);
+            r(&mut then, reg::LOOP_STATUS, if off { LOOP_LCR } else { 0 });
+        }
+        let mut slic = started(Part::Si3215, Si321xConfig::default(), &then);
+        let mut det = HookDetector::new(HookTiming::default()).unwrap();
+        let mut events = Vec::new();
+        for i in 0..pattern.len() as u64 {
+            let now = Instant::from_millis(1000 + i * 10);
+            let upto = det.track(&mut slic, now).unwrap();
+            while let Some(e) = det.poll(upto) {
+                events.push(e.kind);
+            }
+        }
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0], FxsEventKind::OffHook);
+        assert!(matches!(events[1], FxsEventKind::HookFlash { duration } if duration.as_millis() == 300));
+        done(slic);
+    }
+
+    #[test]
     fn single_segment_cadence_runs_in_chip_timers_until_ring_trip() {
         let cadence = RingCadence::new(&[(2000, 4000)], 25).unwrap();
         let c25 = ring_coefficients(25, 64).unwrap();
