@@ -287,9 +287,11 @@ pub async fn locate<D: DnsResolver, R: Rng + Send>(
     // NAPTR, when it yields anything usable.
     let mut targets = Vec::new();
     if opts.use_naptr {
+        // NAPTR is optional: a failed query falls through to SRV.
         let mut naptr: Vec<(NaptrRecord, TransportKind)> = dns
             .naptr(host)
-            .await?
+            .await
+            .unwrap_or_default()
             .into_iter()
             .filter(|r| r.flags.eq_ignore_ascii_case("s"))
             .filter_map(|r| naptr_service(&r.services).map(|t| (r, t)))
@@ -297,16 +299,18 @@ pub async fn locate<D: DnsResolver, R: Rng + Send>(
             .collect();
         naptr.sort_by_key(|(r, t)| (r.order, r.preference, opts.transports.iter().position(|x| x == t)));
         for (r, t) in naptr {
-            targets.extend(srv_targets(dns, &r.replacement, t, rng).await?);
+            targets.extend(srv_targets(dns, &r.replacement, t, rng).await.unwrap_or_default());
         }
     }
-    // No NAPTR: SRV for every supported transport, in preference order.
+    // No NAPTR: SRV for every supported transport, in preference order. A failed SRV query
+    // counts as none found; the A/AAAA step below reports a resolver that is really down.
     if targets.is_empty() {
         for &t in &opts.transports {
             if uri.secure != (t == TransportKind::Tls) {
                 continue;
             }
-            targets.extend(srv_targets(dns, &format!("{}.{host}", srv_prefix(t, uri.secure)), t, rng).await?);
+            let name = format!("{}.{host}", srv_prefix(t, uri.secure));
+            targets.extend(srv_targets(dns, &name, t, rng).await.unwrap_or_default());
         }
     }
     // No SRV: A/AAAA on the default port.
