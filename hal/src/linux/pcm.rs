@@ -109,7 +109,8 @@ pub struct AlsaStreams {
 }
 
 fn classify(e: alsa::Error) -> StreamError {
-    match e.errno() {
+    // The alsa crate reports positive errno values.
+    match e.errno().abs() {
         EPIPE | ESTRPIPE => StreamError::Xrun,
         n => StreamError::Failed(n),
     }
@@ -249,10 +250,16 @@ impl AlsaPcm {
         let prime = std::mem::take(&mut bus.prime);
         let written = bus.streams.write(&prime);
         bus.prime = prime;
-        written.map_err(|_| OpenError::Alsa {
+        written.map_err(|e| OpenError::Alsa {
             device: cfg.playback.clone(),
             call: "writei",
-            error: alsa::Error::new("snd_pcm_writei", -EPIPE),
+            error: alsa::Error::new(
+                "snd_pcm_writei",
+                match e {
+                    StreamError::Xrun => EPIPE,
+                    StreamError::Failed(n) => n,
+                },
+            ),
         })?;
         Ok(bus)
     }
