@@ -15,6 +15,45 @@ use crate::drivers::si321x::{ChipId, Si321x, Si321xConfig};
 use crate::drivers::si3050::{DaaId, Si3050, Si3050Config};
 use crate::error::LineError;
 
+/// GPIO role names a board file gives a port's lines (`gpio = [{ role, line }]`).
+pub mod roles {
+    /// Chip reset (ProSLIC, DAA), active low at the chip.
+    pub const RESET: &str = "reset";
+    /// Chip interrupt output (optional: status is polled every tick).
+    pub const INTERRUPT: &str = "interrupt";
+    /// Ag1171 ring mode, forward/reverse and switch-hook detect.
+    pub const RING_MODE: &str = "ring_mode";
+    pub const FORWARD_REVERSE: &str = "forward_reverse";
+    pub const SWITCH_HOOK: &str = "switch_hook";
+}
+
+/// The line chips a board file's `chip` value can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChipKind {
+    /// `si3210`, `si3211`, `si3215`, `si3216`: [`open_si321x`] (the part is identified at start-up).
+    ProSlic,
+    /// `si3050`: [`open_si3050`].
+    VoiceDaa,
+    /// `ag1171`: [`open_ag1171`].
+    GpioSlic,
+}
+
+impl ChipKind {
+    pub fn from_name(name: &str) -> Option<ChipKind> {
+        Some(match name {
+            "si3210" | "si3211" | "si3215" | "si3216" => ChipKind::ProSlic,
+            "si3050" => ChipKind::VoiceDaa,
+            "ag1171" => ChipKind::GpioSlic,
+            _ => return None,
+        })
+    }
+
+    /// Whether the chip is an FXS (true) or FXO (false) interface.
+    pub const fn is_fxs(self) -> bool {
+        !matches!(self, ChipKind::VoiceDaa)
+    }
+}
+
 /// A spidev device: `/dev/spidevB.C`, clock and SPI mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpiParams<'a> {
@@ -116,6 +155,15 @@ pub fn open_ag1171(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chip_names() {
+        assert_eq!(ChipKind::from_name("si3215"), Some(ChipKind::ProSlic));
+        assert_eq!(ChipKind::from_name("si3050"), Some(ChipKind::VoiceDaa));
+        assert!(ChipKind::from_name("ag1171").unwrap().is_fxs());
+        assert!(!ChipKind::VoiceDaa.is_fxs());
+        assert_eq!(ChipKind::from_name("le9662"), None);
+    }
 
     #[test]
     fn missing_nodes_are_io_errors() {
