@@ -9,11 +9,18 @@ use std::path::Path;
 pub enum AudioFileError {
     Io(io::Error),
     /// A raw file must hold whole 16-bit samples.
-    OddLength { bytes: usize },
+    OddLength {
+        bytes: usize,
+    },
     /// A RIFF file we cannot read: which part was wrong.
     BadWav(&'static str),
     /// A WAV whose format is not what the gateway speaks.
-    UnsupportedWav { channels: u16, sample_rate: u32, bits: u16, format: u16 },
+    UnsupportedWav {
+        channels: u16,
+        sample_rate: u32,
+        bits: u16,
+        format: u16,
+    },
 }
 
 impl fmt::Display for AudioFileError {
@@ -21,10 +28,18 @@ impl fmt::Display for AudioFileError {
         match self {
             AudioFileError::Io(e) => write!(f, "{e}"),
             AudioFileError::OddLength { bytes } => {
-                write!(f, "raw audio must be s16le: {bytes} bytes is not a whole number of samples")
+                write!(
+                    f,
+                    "raw audio must be s16le: {bytes} bytes is not a whole number of samples"
+                )
             }
             AudioFileError::BadWav(what) => write!(f, "not a valid WAV file: {what}"),
-            AudioFileError::UnsupportedWav { channels, sample_rate, bits, format } => write!(
+            AudioFileError::UnsupportedWav {
+                channels,
+                sample_rate,
+                bits,
+                format,
+            } => write!(
                 f,
                 "WAV must be PCM 16-bit mono 8000 Hz, this one is format {format}, {bits}-bit, \
                  {channels} channel(s), {sample_rate} Hz"
@@ -49,7 +64,10 @@ pub fn decode_audio(bytes: &[u8]) -> Result<Vec<i16>, AudioFileError> {
     if !bytes.len().is_multiple_of(2) {
         return Err(AudioFileError::OddLength { bytes: bytes.len() });
     }
-    Ok(bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect())
 }
 
 fn decode_wav(bytes: &[u8]) -> Result<Vec<i16>, AudioFileError> {
@@ -57,9 +75,12 @@ fn decode_wav(bytes: &[u8]) -> Result<Vec<i16>, AudioFileError> {
     let mut fmt: Option<(u16, u16, u32, u16)> = None;
     while pos + 8 <= bytes.len() {
         let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
+        let len =
+            u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
         let body_start = pos + 8;
-        let body_end = body_start.checked_add(len).ok_or(AudioFileError::BadWav("chunk length overflows"))?;
+        let body_end = body_start
+            .checked_add(len)
+            .ok_or(AudioFileError::BadWav("chunk length overflows"))?;
         match id {
             b"fmt " => {
                 if len < 16 || body_end > bytes.len() {
@@ -77,12 +98,20 @@ fn decode_wav(bytes: &[u8]) -> Result<Vec<i16>, AudioFileError> {
                     fmt.ok_or(AudioFileError::BadWav("data chunk before fmt chunk"))?;
                 // 0xFFFE is WAVE_FORMAT_EXTENSIBLE, which sox writes for plain PCM too.
                 if !(format == 1 || format == 0xFFFE) || channels != 1 || sample_rate != 8000 || bits != 16 {
-                    return Err(AudioFileError::UnsupportedWav { channels, sample_rate, bits, format });
+                    return Err(AudioFileError::UnsupportedWav {
+                        channels,
+                        sample_rate,
+                        bits,
+                        format,
+                    });
                 }
                 // Streaming writers leave the data length as 0 or 0xFFFFFFFF: take what is there.
                 let end = body_end.min(bytes.len());
                 let data = &bytes[body_start..end];
-                return Ok(data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect());
+                return Ok(data
+                    .chunks_exact(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                    .collect());
             }
             _ => {}
         }
@@ -126,7 +155,11 @@ pub fn encode_raw(samples: &[i16]) -> Vec<u8> {
 /// Writes samples to `path`: WAV if the name ends in `.wav`, raw s16le otherwise.
 pub fn write_audio(path: &Path, samples: &[i16]) -> Result<(), AudioFileError> {
     let is_wav = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
-    let bytes = if is_wav { encode_wav(samples) } else { encode_raw(samples) };
+    let bytes = if is_wav {
+        encode_wav(samples)
+    } else {
+        encode_raw(samples)
+    };
     std::fs::write(path, bytes)?;
     Ok(())
 }
@@ -144,16 +177,28 @@ mod tests {
 
     #[test]
     fn rejects_odd_raw_and_wrong_rate() {
-        assert!(matches!(decode_audio(&[1, 2, 3]), Err(AudioFileError::OddLength { bytes: 3 })));
+        assert!(matches!(
+            decode_audio(&[1, 2, 3]),
+            Err(AudioFileError::OddLength { bytes: 3 })
+        ));
         let mut w = encode_wav(&[0; 10]);
         w[24..28].copy_from_slice(&16000u32.to_le_bytes());
-        assert!(matches!(decode_audio(&w), Err(AudioFileError::UnsupportedWav { sample_rate: 16000, .. })));
+        assert!(matches!(
+            decode_audio(&w),
+            Err(AudioFileError::UnsupportedWav {
+                sample_rate: 16000,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn reads_the_shared_speech_sample_when_present() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/audio");
-        if let (Ok(w), Ok(r)) = (read_audio(&dir.join("speech_8k.wav")), read_audio(&dir.join("speech_8k.s16le.raw"))) {
+        if let (Ok(w), Ok(r)) = (
+            read_audio(&dir.join("speech_8k.wav")),
+            read_audio(&dir.join("speech_8k.s16le.raw")),
+        ) {
             assert_eq!(w, r);
             assert!(w.len() > 8000 * 10);
         }

@@ -44,7 +44,9 @@ impl Args {
                 } else if flags.contains(&name) {
                     opts.push((name.to_string(), None));
                 } else {
-                    let v = it.next().ok_or_else(|| CliError::Usage(format!("--{name} needs a value")))?;
+                    let v = it
+                        .next()
+                        .ok_or_else(|| CliError::Usage(format!("--{name} needs a value")))?;
                     opts.push((name.to_string(), Some(v.clone())));
                 }
             } else {
@@ -59,11 +61,15 @@ impl Args {
     }
 
     pub fn opt(&self, name: &str) -> Option<&str> {
-        self.opts.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+        self.opts
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
     }
 
     pub fn required(&self, name: &str) -> Result<&str, CliError> {
-        self.opt(name).ok_or_else(|| CliError::Usage(format!("missing --{name}")))
+        self.opt(name)
+            .ok_or_else(|| CliError::Usage(format!("missing --{name}")))
     }
 
     /// Rejects options other than `known`.
