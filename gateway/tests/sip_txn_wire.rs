@@ -214,3 +214,46 @@ fn to_uac() -> Destination {
         conn: None,
     }
 }
+
+#[test]
+fn cancel_matches_the_invite_server_transaction() {
+    let invite = parse(INVITE);
+    let cancel = wire_glue::cancel_for(&invite);
+    let bytes = cancel.to_bytes();
+    let p = SipMsg::parse_datagram(&bytes).expect("the CANCEL parses");
+    assert_eq!(p.method().map(|m| m.as_str()), Some("CANCEL"));
+    assert_eq!(p.cseq().seq, 314159);
+    assert_eq!(p.cseq().method.as_str(), "CANCEL");
+    assert_eq!(p.vias().count(), 1);
+    assert_eq!(p.routes().count(), 2);
+    assert_eq!(p.to().tag(), None);
+    let ci = wire_glue::info_of_parsed(&p);
+    let ii = wire_glue::info_of(&invite).unwrap();
+    assert_eq!(ci.cancel_target_key(), ii.server_key());
+    // Its own client transaction key differs from the INVITE's (CSeq method).
+    assert_ne!(ci.client_key(), ii.client_key());
+}
+
+#[test]
+fn size_rule_moves_large_udp_requests_to_tcp() {
+    let mut small = parse(INVITE);
+    assert_eq!(
+        wire_glue::apply_size_rule(&mut small, TransportKind::Udp, None),
+        TransportKind::Udp
+    );
+    assert!(small.top_via().unwrap().to_string().starts_with("SIP/2.0/UDP "));
+    let mut big = parse(INVITE);
+    big.set_body("application/sdp", vec![b'a'; 1400]);
+    assert_eq!(
+        wire_glue::apply_size_rule(&mut big, TransportKind::Udp, None),
+        TransportKind::Tcp
+    );
+    assert!(big.top_via().unwrap().to_string().starts_with("SIP/2.0/TCP "));
+    // With a known 9000-byte path MTU the same request stays on UDP.
+    let mut jumbo = parse(INVITE);
+    jumbo.set_body("application/sdp", vec![b'a'; 1400]);
+    assert_eq!(
+        wire_glue::apply_size_rule(&mut jumbo, TransportKind::Udp, Some(9000)),
+        TransportKind::Udp
+    );
+}

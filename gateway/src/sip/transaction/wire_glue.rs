@@ -253,6 +253,48 @@ pub fn set_top_via_transport(m: &mut Message, transport: TransportKind) {
     }
 }
 
+/// The CANCEL for a sent INVITE (RFC 3261 9.1): same Request-URI, Call-ID, From, To and CSeq
+/// number, the INVITE's top Via only (same branch, so it matches the INVITE's server
+/// transaction), its Route headers, method CANCEL. Send it as a new client transaction, only
+/// once a provisional response has arrived (`TransactionLayer::invite_client_proceeding`).
+pub fn cancel_for(invite: &Message) -> Message {
+    let uri = match &invite.start {
+        StartLine::Request(r) => r.uri.clone(),
+        StartLine::Response(_) => wire::Uri::Other(wire::OtherUri {
+            scheme: "sip".into(),
+            rest: "invalid".into(),
+        }),
+    };
+    let mut c = Message::request(Method::Cancel, uri);
+    if let Some(v) = invite.top_via() {
+        c.push(HeaderName::Via, v.to_owned_via());
+    }
+    c.push(HeaderName::MaxForwards, invite.max_forwards().unwrap_or(70));
+    for h in &invite.headers {
+        if matches!(
+            h.name,
+            HeaderName::Route | HeaderName::From | HeaderName::To | HeaderName::CallId
+        ) {
+            c.headers.push(h.clone());
+        }
+    }
+    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
+    c.push(HeaderName::CSeq, format_args!("{seq} CANCEL"));
+    c
+}
+
+/// Applies the UDP size rule (18.1.1) to a request about to go over `wanted`: returns the
+/// transport to use and rewrites the top Via when it changes (UDP -> TCP).
+pub fn apply_size_rule(m: &mut Message, wanted: TransportKind, path_mtu: Option<usize>) -> TransportKind {
+    let mut len = Vec::with_capacity(1500);
+    m.emit(&mut len);
+    let t = crate::sip::transport::transport_for_request(wanted, len.len(), path_mtu);
+    if t != wanted {
+        set_top_via_transport(m, t);
+    }
+    t
+}
+
 /// A received message ready for [`super::TransactionLayer::receive`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
