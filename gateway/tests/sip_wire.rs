@@ -423,3 +423,19 @@ fn multipart_sip_t_body() {
         multipart::MultipartError::Unterminated
     );
 }
+
+#[test]
+fn every_known_header_name_is_recognised() {
+    for &h in HeaderName::ALL {
+        assert_eq!(HeaderName::from_name(h.as_str()), h);
+        assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_lowercase()), h);
+        assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_uppercase()), h);
+        if let Some(c) = h.compact() {
+            assert_eq!(HeaderName::from_name(&c.to_string()), h);
+            assert_eq!(HeaderName::from_name(&c.to_ascii_uppercase().to_string()), h);
+        }
+    }
+    for other in ["X-Foo", "Vias", "Toe", "", "z", "Content-Lengthy"] {
+        assert_eq!(HeaderName::from_name(other), HeaderName::Other, "{other}");
+    }
+}

@@ -23,6 +23,9 @@ macro_rules! header_names {
         }
 
         impl HeaderName {
+            /// Every known header name (not `Other`).
+            pub const ALL: &'static [HeaderName] = &[$( HeaderName::$var, )*];
+
             /// Canonical (long) name; `""` for `Other`.
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -45,14 +48,7 @@ macro_rules! header_names {
                     $( $( if c == $compact { return HeaderName::$var; } )? )*
                     return HeaderName::Other;
                 }
-                // Most frequent names come first in the table; the length test rejects most
-                // candidates in one comparison.
-                $(
-                    if name.len() == $canon.len() && name.eq_ignore_ascii_case($canon.as_bytes()) {
-                        return HeaderName::$var;
-                    }
-                )*
-                HeaderName::Other
+                lookup_long(name)
             }
         }
     };
@@ -123,6 +119,77 @@ header_names! {
     ReplyTo => "Reply-To";
     Path => "Path";
     ServiceRoute => "Service-Route";
+}
+
+/// Full-name lookup: candidates by (length, first letter), then one case-insensitive compare.
+fn lookup_long(name: &[u8]) -> HeaderName {
+    let Some(&first) = name.first() else {
+        return HeaderName::Other;
+    };
+    let cands: &[HeaderName] = match (name.len(), first.to_ascii_lowercase()) {
+        (2, b't') => &[HeaderName::To],
+        (3, b'v') => &[HeaderName::Via],
+        (4, b'c') => &[HeaderName::CSeq],
+        (4, b'd') => &[HeaderName::Date],
+        (4, b'f') => &[HeaderName::From],
+        (4, b'p') => &[HeaderName::Path],
+        (4, b'r') => &[HeaderName::RSeq, HeaderName::RAck],
+        (5, b'a') => &[HeaderName::Allow],
+        (5, b'e') => &[HeaderName::Event],
+        (5, b'r') => &[HeaderName::Route],
+        (6, b'a') => &[HeaderName::Accept],
+        (6, b'm') => &[HeaderName::MinSe],
+        (6, b'r') => &[HeaderName::Reason],
+        (6, b's') => &[HeaderName::Server],
+        (7, b'c') => &[HeaderName::CallId, HeaderName::Contact],
+        (7, b'e') => &[HeaderName::Expires],
+        (7, b'p') => &[HeaderName::Privacy],
+        (7, b'r') => &[HeaderName::Require],
+        (7, b's') => &[HeaderName::Subject],
+        (7, b'w') => &[HeaderName::Warning],
+        (8, b'i') => &[HeaderName::Identity],
+        (8, b'p') => &[HeaderName::Priority],
+        (8, b'r') => &[HeaderName::ReferTo, HeaderName::Replaces, HeaderName::ReplyTo],
+        (9, b'c') => &[HeaderName::CallInfo],
+        (9, b's') => &[HeaderName::Supported],
+        (9, b't') => &[HeaderName::Timestamp],
+        (10, b'a') => &[HeaderName::AlertInfo],
+        (10, b'e') => &[HeaderName::ErrorInfo],
+        (10, b'u') => &[HeaderName::UserAgent],
+        (11, b'i') => &[HeaderName::InReplyTo],
+        (11, b'm') => &[HeaderName::MinExpires],
+        (11, b'r') => &[HeaderName::ReferredBy, HeaderName::RetryAfter],
+        (11, b'u') => &[HeaderName::Unsupported],
+        (12, b'a') => &[HeaderName::AllowEvents],
+        (12, b'c') => &[HeaderName::ContentType],
+        (12, b'm') => &[HeaderName::MaxForwards, HeaderName::MimeVersion],
+        (12, b'o') => &[HeaderName::Organization],
+        (12, b'r') => &[HeaderName::RecordRoute],
+        (13, b'a') => &[HeaderName::Authorization],
+        (13, b'p') => &[HeaderName::ProxyRequire],
+        (13, b's') => &[HeaderName::ServiceRoute],
+        (14, b'a') => &[HeaderName::AcceptContact],
+        (14, b'c') => &[HeaderName::ContentLength],
+        (14, b'r') => &[HeaderName::RejectContact],
+        (15, b'a') => &[HeaderName::AcceptEncoding, HeaderName::AcceptLanguage],
+        (15, b's') => &[HeaderName::SessionExpires],
+        (16, b'c') => &[HeaderName::ContentEncoding, HeaderName::ContentLanguage],
+        (16, b'w') => &[HeaderName::WwwAuthenticate],
+        (18, b'p') => &[HeaderName::ProxyAuthenticate],
+        (18, b's') => &[HeaderName::SubscriptionState],
+        (19, b'a') => &[HeaderName::AuthenticationInfo],
+        (19, b'c') => &[HeaderName::ContentDisposition],
+        (19, b'p') => &[HeaderName::ProxyAuthorization, HeaderName::PAssertedIdentity],
+        (19, b'r') => &[HeaderName::RequestDisposition],
+        (20, b'p') => &[HeaderName::PPreferredIdentity],
+        _ => return HeaderName::Other,
+    };
+    for &h in cands {
+        if name.eq_ignore_ascii_case(h.as_str().as_bytes()) {
+            return h;
+        }
+    }
+    HeaderName::Other
 }
 
 impl HeaderName {
