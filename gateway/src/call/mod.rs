@@ -6,6 +6,10 @@
 //! - [`fxo`]: [`fxo::FxoPort`], one PSTN line's call control (one- and two-stage inbound,
 //!   outbound with dial tone detection, answer and disconnect supervision).
 //! - [`router`]: [`router::LocalRouter`], calls between local FXS ports without a server.
+//! - [`identity`]: caller (P-Asserted-Identity/From/Privacy) and distinctive ring (Alert-Info)
+//!   from an incoming INVITE's headers.
+//! - [`control`]: [`control::CallControl`], every port's machine wired to the media loop's
+//!   commands/events and to SIP requests for the user agent.
 //!
 //! Every machine is sans-IO: it takes line events (from the media loop), SIP call events (from
 //! the user agent, already reduced to what call control needs), DSP observations and `now`, and
@@ -13,9 +17,11 @@
 //! next deadline. SIP legs are named by a [`LegId`] the machine allocates; the control plane maps
 //! them to the user agent's calls.
 
+pub mod control;
 pub mod dialplan;
 pub mod fxo;
 pub mod fxs;
+pub mod identity;
 pub mod router;
 
 use codecs::tones::ToneKind;

@@ -1,0 +1,655 @@
+//! The gateway's call control: every port's machine, the local router, and the translation of
+//! their actions into media loop commands and of media loop events into their inputs.
+//!
+//! [`CallControl`] is sans-IO like the machines it owns. The control plane feeds it
+//! [`MediaEvent`]s ([`CallControl::media_event`]), the SIP side of calls
+//! ([`CallControl::sip_event`]), the RTP stream chosen for a leg ([`CallControl::bind_stream`])
+//! and timer ticks ([`CallControl::poll`]); it drains [`MediaCommand`]s for the media loop
+//! ([`CallControl::take_media`]) and [`SipRequest`]s for the user agent
+//! ([`CallControl::take_sip`]).
+
+use std::collections::{HashMap, VecDeque};
+
+use codecs::callerid::{Absence, CallerId, CidFormat, CidStandard};
+use codecs::tones::{Heard, TonePlan};
+use hal::Instant;
+use hal::fxs::{FxsEventKind, HookTiming};
+use std::time::Duration;
+
+use super::fxo::{FxoPort, FxoSettings};
+use super::fxs::{FxsPort, FxsSettings, FxsSettingsError};
+use super::router::{LocalRouter, Routed};
+use super::{CallerInfo, LegId, PortAction, SipEvent};
+use crate::config::{CallerIdStandard, Config, PortKind};
+use crate::media::{
+    AudioEventKind, DigitTarget, Digits, Endpoint, LineEventKind, MediaCommand, MediaEvent, StreamId,
+};
+
+/// One port's machine.
+#[derive(Debug)]
+pub enum PortMachine {
+    Fxs(FxsPort),
+    Fxo(FxoPort),
+}
+
+/// A SIP-side action of a port, for the user agent edge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SipRequest {
+    pub port: u8,
+    /// One of [`PortAction::Invite`], `Cancel`, `Bye`, `Ringing`, `Answer`, `Reject`,
+    /// `SendKey` (as RFC 4733 or INFO per the port's DTMF mode).
+    pub action: PortAction,
+}
+
+/// Why the ports could not be set up from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallConfigError {
+    pub port: u8,
+    pub error: FxsSettingsError,
+}
+
+impl std::fmt::Display for CallConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "port {}: {}", self.port, self.error)
+    }
+}
+
+impl std::error::Error for CallConfigError {}
+
+#[derive(Debug)]
+struct PortEntry {
+    id: u8,
+    machine: PortMachine,
+    caller_id: CallerIdStandard,
+}
+
+/// Every port's call control, wired to the media loop's command/event vocabulary.
+#[derive(Debug)]
+pub struct CallControl {
+    ports: Vec<PortEntry>,
+    router: LocalRouter,
+    streams: HashMap<(u8, LegId), StreamId>,
+    media: VecDeque<MediaCommand>,
+    sip: VecDeque<SipRequest>,
+}
+
+/// DTMF out-dialling timing on FXO lines (Q.23/Q.24 comfortable values).
+const DTMF_ON_MS: u16 = 100;
+const DTMF_OFF_MS: u16 = 100;
+/// Pulse dialling at 10 pps, 60/40 break/make ratio, 800 ms between digits.
+const PULSE_BREAK_MS: u16 = 60;
+const PULSE_MAKE_MS: u16 = 40;
+const PULSE_INTERDIGIT_MS: u16 = 800;
+
+impl CallControl {
+    /// Builds the machines of the enabled ports and queues each port's initial media settings
+    /// (tone plan, hook timing, call progress detection).
+    pub fn from_config(cfg: &Config) -> Result<CallControl, CallConfigError> {
+        let mut cc = CallControl {
+            ports: Vec::new(),
+            router: LocalRouter::default(),
+            streams: HashMap::new(),
+            media: VecDeque::new(),
+            sip: VecDeque::new(),
+        };
+        let mut fxs_ids = Vec::new();
+        for p in cfg.ports.iter().filter(|p| p.enabled) {
+            let err = |error| CallConfigError { port: p.id, error };
+            let machine = match p.kind {
+                PortKind::Fxs => {
+                    fxs_ids.push(p.id);
+                    let s = FxsSettings::from_port(p).map_err(err)?;
+                    let timing = HookTiming {
+                        flash_min: Duration::from_millis(u64::from(p.hook_flash_min_ms)),
+                        flash_max: Duration::from_millis(u64::from(p.hook_flash_max_ms)),
+                        ..HookTiming::default()
+                    };
+                    if timing.validate().is_ok() {
+                        cc.media
+                            .push_back(MediaCommand::SetHookTiming { port: p.id, timing });
+                    }
+                    PortMachine::Fxs(FxsPort::new(p.id, s))
+                }
+                PortKind::Fxo => {
+                    let s = FxoSettings::from_port(p).map_err(|e| err(FxsSettingsError::DialPlan(e)))?;
+                    cc.media.push_back(MediaCommand::SetCallProgress {
+                        port: p.id,
+                        enabled: true,
+                        silence_ms: 0,
+                    });
+                    PortMachine::Fxo(FxoPort::new(p.id, s))
+                }
+            };
+            let plan = TonePlan::for_country(&p.country)
+                .ok_or_else(|| err(FxsSettingsError::UnknownCountry(p.country.clone())))?;
+            cc.media.push_back(MediaCommand::SetTonePlan { port: p.id, plan });
+            cc.ports.push(PortEntry {
+                id: p.id,
+                machine,
+                caller_id: p.caller_id,
+            });
+        }
+        cc.router = LocalRouter::new(LocalRouter::default_extensions(&fxs_ids));
+        Ok(cc)
+    }
+
+    /// Replaces the local extensions (number, port).
+    pub fn set_extensions(&mut self, extensions: Vec<(String, u8)>) {
+        self.router = LocalRouter::new(extensions);
+    }
+
+    pub fn port(&self, id: u8) -> Option<&PortMachine> {
+        self.ports.iter().find(|p| p.id == id).map(|p| &p.machine)
+    }
+
+    fn entry(&mut self, id: u8) -> Option<&mut PortEntry> {
+        self.ports.iter_mut().find(|p| p.id == id)
+    }
+
+    pub fn take_media(&mut self) -> Option<MediaCommand> {
+        self.media.pop_front()
+    }
+
+    pub fn take_sip(&mut self) -> Option<SipRequest> {
+        self.sip.pop_front()
+    }
+
+    /// The earliest timer of any port.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.ports
+            .iter()
+            .filter_map(|p| match &p.machine {
+                PortMachine::Fxs(m) => m.next_deadline(),
+                PortMachine::Fxo(m) => m.next_deadline(),
+            })
+            .min()
+    }
+
+    /// Runs every port's due timers.
+    pub fn poll(&mut self, now: Instant) {
+        for p in &mut self.ports {
+            match &mut p.machine {
+                PortMachine::Fxs(m) => m.poll(now),
+                PortMachine::Fxo(m) => m.poll(now),
+            }
+        }
+        self.pump(now);
+    }
+
+    /// The RTP stream carrying a leg's audio (made by the SIP edge from the offer/answer).
+    pub fn bind_stream(&mut self, port: u8, leg: LegId, stream: StreamId) {
+        self.streams.insert((port, leg), stream);
+    }
+
+    /// The stream bound to a leg, if any.
+    pub fn stream_of(&self, port: u8, leg: LegId) -> Option<StreamId> {
+        self.streams.get(&(port, leg)).copied()
+    }
+
+    /// An event of the media loop.
+    pub fn media_event(&mut self, ev: &MediaEvent, now: Instant) {
+        match *ev {
+            MediaEvent::Line(le) => {
+                let Some(p) = self.entry(le.port) else { return };
+                match (&mut p.machine, le.kind) {
+                    (PortMachine::Fxs(m), LineEventKind::Fxs(e)) => m.line(e.kind, now),
+                    (PortMachine::Fxo(m), LineEventKind::Fxo(e)) => m.line(e.kind, now),
+                    // A faulty line looks like a hang-up to the call on it.
+                    (PortMachine::Fxs(m), LineEventKind::Fault(_)) => m.line(FxsEventKind::OnHook, now),
+                    _ => {}
+                }
+            }
+            MediaEvent::Audio(ae) => {
+                let Some(p) = self.entry(ae.port) else { return };
+                match (&mut p.machine, ae.kind) {
+                    (PortMachine::Fxs(m), AudioEventKind::DtmfStart { digit, .. }) if digit.is_ascii() => {
+                        m.dtmf(digit as u8, now)
+                    }
+                    (PortMachine::Fxo(m), AudioEventKind::DtmfStart { digit, .. }) if digit.is_ascii() => {
+                        m.dtmf(digit as u8, now)
+                    }
+                    (PortMachine::Fxo(m), AudioEventKind::CallProgress { heard, .. }) => m.heard(heard, now),
+                    (PortMachine::Fxo(m), AudioEventKind::LongSilence { .. }) => m.heard(Heard::Silence, now),
+                    (PortMachine::Fxo(m), AudioEventKind::DigitsSent) => m.dial_done(now),
+                    _ => {}
+                }
+            }
+            MediaEvent::Stream(_) => {}
+        }
+        self.pump(now);
+    }
+
+    /// Caller ID decoded on an FXO line.
+    pub fn fxo_caller_id(&mut self, port: u8, caller: CallerInfo, now: Instant) {
+        if let Some(PortEntry {
+            machine: PortMachine::Fxo(m),
+            ..
+        }) = self.entry(port)
+        {
+            m.caller_id(caller, now);
+        }
+        self.pump(now);
+    }
+
+    /// The SIP side of a port's call.
+    pub fn sip_event(&mut self, port: u8, ev: SipEvent, now: Instant) {
+        self.deliver(port, ev, now);
+        self.pump(now);
+    }
+
+    /// True when the port could take a new incoming call.
+    pub fn is_idle(&self, port: u8) -> bool {
+        match self.port(port) {
+            Some(PortMachine::Fxs(m)) => !m.is_busy(),
+            Some(PortMachine::Fxo(m)) => !m.is_busy(),
+            None => false,
+        }
+    }
+
+    fn deliver(&mut self, port: u8, ev: SipEvent, now: Instant) {
+        if let Some(p) = self.entry(port) {
+            match &mut p.machine {
+                PortMachine::Fxs(m) => m.sip(ev, now),
+                PortMachine::Fxo(m) => m.sip(ev, now),
+            }
+        }
+    }
+
+    /// Moves every queued port action to where it belongs, until nothing is left.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut work = Vec::new();
+            for p in &mut self.ports {
+                let take = |m: &mut PortMachine| match m {
+                    PortMachine::Fxs(m) => m.take_action(),
+                    PortMachine::Fxo(m) => m.take_action(),
+                };
+                while let Some(a) = take(&mut p.machine) {
+                    work.push((p.id, p.caller_id, a));
+                }
+            }
+            if work.is_empty() {
+                return;
+            }
+            for (port, cid, action) in work {
+                if let Some(routed) = self.router.action(port, &action) {
+                    for r in routed {
+                        match r {
+                            Routed::ToPort { port, event } => self.deliver(port, event, now),
+                            Routed::Bridge { a, b } => self.media.push_back(MediaCommand::Connect {
+                                a: Endpoint::Port(a),
+                                b: Endpoint::Port(b),
+                            }),
+                            Routed::Unbridge { a, b } => self.media.push_back(MediaCommand::Disconnect {
+                                a: Endpoint::Port(a),
+                                b: Endpoint::Port(b),
+                            }),
+                        }
+                    }
+                    continue;
+                }
+                self.act(port, cid, action);
+            }
+        }
+    }
+
+    fn act(&mut self, port: u8, cid: CallerIdStandard, action: PortAction) {
+        let m = &mut self.media;
+        match action {
+            PortAction::Feed(feed) => m.push_back(MediaCommand::SetFeed { port, feed }),
+            PortAction::OffHook(off_hook) => m.push_back(MediaCommand::SetOffHook { port, off_hook }),
+            PortAction::Tone(tone) => m.push_back(MediaCommand::PlayTone {
+                port,
+                tone,
+                over_audio: false,
+            }),
+            // The tone plans have no receiver off-hook tone: the line goes quiet.
+            PortAction::Howler | PortAction::StopTone => m.push_back(MediaCommand::StopTone { port }),
+            PortAction::CallerId(info) => {
+                if let Some(cmd) = caller_id_command(port, cid, &info) {
+                    m.push_back(cmd);
+                }
+            }
+            PortAction::DialOut { digits, pulse } => {
+                let mut d = Digits::new();
+                for c in digits
+                    .chars()
+                    .filter(|c| c.is_ascii_digit() || (!pulse && (*c == '*' || *c == '#')))
+                {
+                    if d.push(c).is_err() {
+                        break;
+                    }
+                }
+                m.push_back(if pulse {
+                    MediaCommand::PulseDial {
+                        port,
+                        digits: d,
+                        break_ms: PULSE_BREAK_MS,
+                        make_ms: PULSE_MAKE_MS,
+                        interdigit_ms: PULSE_INTERDIGIT_MS,
+                    }
+                } else {
+                    MediaCommand::SendDigits {
+                        target: DigitTarget::Line(port),
+                        digits: d,
+                        on_ms: DTMF_ON_MS,
+                        off_ms: DTMF_OFF_MS,
+                    }
+                });
+            }
+            PortAction::MediaConnect(leg) | PortAction::MediaEarly(leg) => {
+                if let Some(&s) = self.streams.get(&(port, leg)) {
+                    m.push_back(MediaCommand::Connect {
+                        a: Endpoint::Port(port),
+                        b: Endpoint::Stream(s),
+                    });
+                }
+            }
+            PortAction::MediaDisconnect(leg) => {
+                if let Some(s) = self.streams.remove(&(port, leg)) {
+                    m.push_back(MediaCommand::Disconnect {
+                        a: Endpoint::Port(port),
+                        b: Endpoint::Stream(s),
+                    });
+                }
+            }
+            a @ (PortAction::Invite { .. }
+            | PortAction::Cancel(_)
+            | PortAction::Bye(_)
+            | PortAction::Ringing { .. }
+            | PortAction::Answer(_)
+            | PortAction::Reject { .. }
+            | PortAction::SendKey { .. }) => {
+                if let PortAction::Bye(leg) | PortAction::Cancel(leg) | PortAction::Reject { leg, .. } = &a {
+                    self.streams.remove(&(port, *leg));
+                }
+                self.sip.push_back(SipRequest { port, action: a });
+            }
+        }
+    }
+}
+
+/// The media command that sends `info` as caller ID in the port's standard (MDMF for FSK,
+/// `A<number>C` for DTMF); `P` for a private caller, `O` when nothing is known.
+pub fn caller_id_command(port: u8, standard: CallerIdStandard, info: &CallerInfo) -> Option<MediaCommand> {
+    let (std, format) = match standard {
+        CallerIdStandard::None => return None,
+        CallerIdStandard::Bell202 => (CidStandard::Bell202, CidFormat::Mdmf),
+        CallerIdStandard::V23 => (CidStandard::V23, CidFormat::Mdmf),
+        CallerIdStandard::Dtmf => (CidStandard::Dtmf, CidFormat::Dtmf),
+    };
+    let mut cid = if info.private {
+        CallerId {
+            number_absence: Some(Absence::Private),
+            name_absence: Some(Absence::Private),
+            ..CallerId::default()
+        }
+    } else {
+        // Characters a display cannot show are dropped rather than failing the whole message.
+        let clean = |s: &str| -> String { s.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').collect() };
+        CallerId::new(&clean(&info.number), &clean(&info.name)).unwrap_or_default()
+    };
+    if !info.private && cid.number.is_empty() {
+        cid.number_absence = Some(Absence::Unavailable);
+    }
+    if !info.private && cid.name.is_empty() && std != CidStandard::Dtmf {
+        cid.name_absence = Some(Absence::Unavailable);
+    }
+    MediaCommand::caller_id(port, &cid, std, format).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::media::{AudioEvent, LineEvent};
+    use codecs::tones::ToneKind;
+    use hal::fxs::{FxsEvent, LineFeed};
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn drain_media(cc: &mut CallControl) -> Vec<String> {
+        std::iter::from_fn(|| cc.take_media())
+            .map(|c| format!("{c:?}"))
+            .collect()
+    }
+
+    fn hook(port: u8, kind: FxsEventKind, at: Instant) -> MediaEvent {
+        MediaEvent::Line(LineEvent {
+            port,
+            kind: LineEventKind::Fxs(FxsEvent { kind, at }),
+        })
+    }
+
+    fn dtmf(port: u8, digit: char) -> MediaEvent {
+        MediaEvent::Audio(AudioEvent {
+            port,
+            kind: AudioEventKind::DtmfStart { digit, at_sample: 0 },
+        })
+    }
+
+    #[test]
+    fn setup_queues_tone_plans_hook_timing_and_call_progress() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        let cmds = drain_media(&mut cc);
+        assert_eq!(cmds.iter().filter(|c| c.starts_with("SetTonePlan")).count(), 3);
+        assert_eq!(cmds.iter().filter(|c| c.starts_with("SetHookTiming")).count(), 2);
+        assert_eq!(
+            cmds.iter().filter(|c| c.starts_with("SetCallProgress")).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_dial_plan_names_the_port() {
+        let mut cfg = Config::default_for_sim();
+        cfg.ports[1].dial_plan = "(12".into();
+        let e = CallControl::from_config(&cfg).unwrap_err();
+        assert_eq!(e.port, 1);
+        assert!(e.to_string().starts_with("port 1: dial plan, column 1"), "{e}");
+    }
+
+    #[test]
+    fn local_call_between_the_sim_fxs_ports_through_media_events() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        drain_media(&mut cc);
+        cc.media_event(&hook(0, FxsEventKind::OffHook, t(0)), t(0));
+        let cmds = drain_media(&mut cc);
+        assert!(
+            cmds[0].contains("PlayTone") && cmds[0].contains("Dial"),
+            "{cmds:?}"
+        );
+        for d in ['*', '0', '2'] {
+            cc.media_event(&dtmf(0, d), t(1000));
+        }
+        let cmds = drain_media(&mut cc);
+        assert!(
+            cmds.iter()
+                .any(|c| c.contains("SetFeed { port: 1, feed: Ringing")),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds.iter()
+                .any(|c| c.contains("PlayTone { port: 0, tone: Ringback")),
+            "{cmds:?}"
+        );
+        assert!(cc.take_sip().is_none(), "local calls need no SIP");
+        // Caller ID to port 1 in the first ring pause (US: 2 s on + 0.5 s).
+        cc.poll(t(3500));
+        let cmds = drain_media(&mut cc);
+        assert!(
+            cmds.iter().any(|c| c.starts_with("SendCallerId { port: 1")),
+            "{cmds:?}"
+        );
+        cc.media_event(&hook(1, FxsEventKind::OffHook, t(5000)), t(5000));
+        let cmds = drain_media(&mut cc);
+        assert!(cmds.contains(&format!(
+            "{:?}",
+            MediaCommand::SetFeed {
+                port: 1,
+                feed: LineFeed::ForwardActive
+            }
+        )));
+        assert!(cmds.contains(&format!("{:?}", MediaCommand::StopTone { port: 0 })));
+        assert!(cmds.contains(&format!(
+            "{:?}",
+            MediaCommand::Connect {
+                a: Endpoint::Port(0),
+                b: Endpoint::Port(1)
+            }
+        )));
+        cc.media_event(&hook(0, FxsEventKind::OnHook, t(9000)), t(9000));
+        let cmds = drain_media(&mut cc);
+        assert!(cmds.contains(&format!(
+            "{:?}",
+            MediaCommand::Disconnect {
+                a: Endpoint::Port(0),
+                b: Endpoint::Port(1)
+            }
+        )));
+        assert!(cmds.contains(&format!(
+            "{:?}",
+            MediaCommand::PlayTone {
+                port: 1,
+                tone: ToneKind::Congestion,
+                over_audio: false
+            }
+        )));
+    }
+
+    #[test]
+    fn outgoing_sip_call_binds_its_stream() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        drain_media(&mut cc);
+        cc.media_event(&hook(0, FxsEventKind::OffHook, t(0)), t(0));
+        for d in "12125551212".chars() {
+            cc.media_event(&dtmf(0, d), t(1000));
+        }
+        let req = cc.take_sip().unwrap();
+        let PortAction::Invite { leg, ref number, .. } = req.action else {
+            panic!("{req:?}")
+        };
+        assert_eq!((req.port, number.as_str()), (0, "12125551212"));
+        cc.bind_stream(0, leg, StreamId(3));
+        drain_media(&mut cc);
+        cc.sip_event(0, SipEvent::Answered { leg }, t(3000));
+        assert_eq!(
+            drain_media(&mut cc),
+            vec![format!(
+                "{:?}",
+                MediaCommand::Connect {
+                    a: Endpoint::Port(0),
+                    b: Endpoint::Stream(StreamId(3))
+                }
+            )]
+        );
+        cc.media_event(&hook(0, FxsEventKind::OnHook, t(9000)), t(9000));
+        assert_eq!(
+            drain_media(&mut cc),
+            vec![format!(
+                "{:?}",
+                MediaCommand::Disconnect {
+                    a: Endpoint::Port(0),
+                    b: Endpoint::Stream(StreamId(3))
+                }
+            )]
+        );
+        assert_eq!(cc.take_sip().map(|r| r.action), Some(PortAction::Bye(leg)));
+        assert_eq!(cc.stream_of(0, leg), None);
+    }
+
+    #[test]
+    fn fxo_outbound_dials_dtmf_on_dial_tone_and_answers_after_digits_sent() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        drain_media(&mut cc);
+        let leg = LegId(0x8000_0001);
+        cc.sip_event(
+            2,
+            SipEvent::Incoming {
+                leg,
+                caller: CallerInfo::default(),
+                called: "5550100".into(),
+                distinctive_ring: None,
+            },
+            t(0),
+        );
+        assert_eq!(
+            drain_media(&mut cc),
+            vec![format!(
+                "{:?}",
+                MediaCommand::SetOffHook {
+                    port: 2,
+                    off_hook: true
+                }
+            )]
+        );
+        cc.media_event(
+            &MediaEvent::Audio(AudioEvent {
+                port: 2,
+                kind: AudioEventKind::CallProgress {
+                    heard: Heard::Tone(ToneKind::Dial),
+                    at_sample: 0,
+                },
+            }),
+            t(500),
+        );
+        let cmds = drain_media(&mut cc);
+        assert!(
+            cmds[0].starts_with("SendDigits { target: Line(2), digits: \"5550100\""),
+            "{cmds:?}"
+        );
+        cc.bind_stream(2, leg, StreamId(0));
+        cc.media_event(
+            &MediaEvent::Audio(AudioEvent {
+                port: 2,
+                kind: AudioEventKind::DigitsSent,
+            }),
+            t(2000),
+        );
+        let sip: Vec<PortAction> = std::iter::from_fn(|| cc.take_sip()).map(|r| r.action).collect();
+        assert_eq!(
+            sip,
+            vec![
+                PortAction::Ringing {
+                    leg,
+                    early_media: true
+                },
+                PortAction::Answer(leg)
+            ]
+        );
+    }
+
+    #[test]
+    fn caller_id_commands_per_standard_and_privacy() {
+        let alice = CallerInfo {
+            number: "5551234".into(),
+            name: "ALICE".into(),
+            private: false,
+        };
+        assert!(caller_id_command(0, CallerIdStandard::None, &alice).is_none());
+        for s in [
+            CallerIdStandard::Bell202,
+            CallerIdStandard::V23,
+            CallerIdStandard::Dtmf,
+        ] {
+            assert!(matches!(
+                caller_id_command(0, s, &alice),
+                Some(MediaCommand::SendCallerId { port: 0, .. })
+            ));
+        }
+        let private = CallerInfo {
+            private: true,
+            ..CallerInfo::default()
+        };
+        assert!(caller_id_command(0, CallerIdStandard::Bell202, &private).is_some());
+        assert!(caller_id_command(0, CallerIdStandard::Dtmf, &private).is_some());
+        let odd = CallerInfo {
+            number: "bob".into(),
+            name: "Zoë\u{1}".into(),
+            private: false,
+        };
+        assert!(caller_id_command(0, CallerIdStandard::Bell202, &odd).is_some());
+    }
+}
