@@ -121,75 +121,431 @@ header_names! {
     ServiceRoute => "Service-Route";
 }
 
-/// Full-name lookup: candidates by (length, first letter), then one case-insensitive compare.
+/// ASCII case-insensitive equality against a canonical name made of letters, digits and '-':
+/// for a letter `c`, only `c` and its upper/lower case partner satisfy `x | 0x20 == c | 0x20`.
+#[inline(always)]
+fn eq_name(a: &[u8], canon: &[u8]) -> bool {
+    a.len() == canon.len()
+        && a.iter().zip(canon).all(|(&x, &c)| {
+            if c.is_ascii_alphabetic() {
+                x | 0x20 == c | 0x20
+            } else {
+                x == c
+            }
+        })
+}
+
+/// Full-name lookup: dispatch on (length, first letter), then compare with constant names.
 fn lookup_long(name: &[u8]) -> HeaderName {
     let Some(&first) = name.first() else {
         return HeaderName::Other;
     };
-    let cands: &[HeaderName] = match (name.len(), first.to_ascii_lowercase()) {
-        (2, b't') => &[HeaderName::To],
-        (3, b'v') => &[HeaderName::Via],
-        (4, b'c') => &[HeaderName::CSeq],
-        (4, b'd') => &[HeaderName::Date],
-        (4, b'f') => &[HeaderName::From],
-        (4, b'p') => &[HeaderName::Path],
-        (4, b'r') => &[HeaderName::RSeq, HeaderName::RAck],
-        (5, b'a') => &[HeaderName::Allow],
-        (5, b'e') => &[HeaderName::Event],
-        (5, b'r') => &[HeaderName::Route],
-        (6, b'a') => &[HeaderName::Accept],
-        (6, b'm') => &[HeaderName::MinSe],
-        (6, b'r') => &[HeaderName::Reason],
-        (6, b's') => &[HeaderName::Server],
-        (7, b'c') => &[HeaderName::CallId, HeaderName::Contact],
-        (7, b'e') => &[HeaderName::Expires],
-        (7, b'p') => &[HeaderName::Privacy],
-        (7, b'r') => &[HeaderName::Require],
-        (7, b's') => &[HeaderName::Subject],
-        (7, b'w') => &[HeaderName::Warning],
-        (8, b'i') => &[HeaderName::Identity],
-        (8, b'p') => &[HeaderName::Priority],
-        (8, b'r') => &[HeaderName::ReferTo, HeaderName::Replaces, HeaderName::ReplyTo],
-        (9, b'c') => &[HeaderName::CallInfo],
-        (9, b's') => &[HeaderName::Supported],
-        (9, b't') => &[HeaderName::Timestamp],
-        (10, b'a') => &[HeaderName::AlertInfo],
-        (10, b'e') => &[HeaderName::ErrorInfo],
-        (10, b'u') => &[HeaderName::UserAgent],
-        (11, b'i') => &[HeaderName::InReplyTo],
-        (11, b'm') => &[HeaderName::MinExpires],
-        (11, b'r') => &[HeaderName::ReferredBy, HeaderName::RetryAfter],
-        (11, b'u') => &[HeaderName::Unsupported],
-        (12, b'a') => &[HeaderName::AllowEvents],
-        (12, b'c') => &[HeaderName::ContentType],
-        (12, b'm') => &[HeaderName::MaxForwards, HeaderName::MimeVersion],
-        (12, b'o') => &[HeaderName::Organization],
-        (12, b'r') => &[HeaderName::RecordRoute],
-        (13, b'a') => &[HeaderName::Authorization],
-        (13, b'p') => &[HeaderName::ProxyRequire],
-        (13, b's') => &[HeaderName::ServiceRoute],
-        (14, b'a') => &[HeaderName::AcceptContact],
-        (14, b'c') => &[HeaderName::ContentLength],
-        (14, b'r') => &[HeaderName::RejectContact],
-        (15, b'a') => &[HeaderName::AcceptEncoding, HeaderName::AcceptLanguage],
-        (15, b's') => &[HeaderName::SessionExpires],
-        (16, b'c') => &[HeaderName::ContentEncoding, HeaderName::ContentLanguage],
-        (16, b'w') => &[HeaderName::WwwAuthenticate],
-        (18, b'p') => &[HeaderName::ProxyAuthenticate],
-        (18, b's') => &[HeaderName::SubscriptionState],
-        (19, b'a') => &[HeaderName::AuthenticationInfo],
-        (19, b'c') => &[HeaderName::ContentDisposition],
-        (19, b'p') => &[HeaderName::ProxyAuthorization, HeaderName::PAssertedIdentity],
-        (19, b'r') => &[HeaderName::RequestDisposition],
-        (20, b'p') => &[HeaderName::PPreferredIdentity],
-        _ => return HeaderName::Other,
-    };
-    for &h in cands {
-        if name.eq_ignore_ascii_case(h.as_str().as_bytes()) {
-            return h;
+    match (name.len(), first.to_ascii_lowercase()) {
+        (2, b't') => {
+            if eq_name(name, b"To") {
+                HeaderName::To
+            } else {
+                HeaderName::Other
+            }
         }
+        (3, b'v') => {
+            if eq_name(name, b"Via") {
+                HeaderName::Via
+            } else {
+                HeaderName::Other
+            }
+        }
+        (4, b'c') => {
+            if eq_name(name, b"CSeq") {
+                HeaderName::CSeq
+            } else {
+                HeaderName::Other
+            }
+        }
+        (4, b'd') => {
+            if eq_name(name, b"Date") {
+                HeaderName::Date
+            } else {
+                HeaderName::Other
+            }
+        }
+        (4, b'f') => {
+            if eq_name(name, b"From") {
+                HeaderName::From
+            } else {
+                HeaderName::Other
+            }
+        }
+        (4, b'p') => {
+            if eq_name(name, b"Path") {
+                HeaderName::Path
+            } else {
+                HeaderName::Other
+            }
+        }
+        (4, b'r') => {
+            if eq_name(name, b"RSeq") {
+                HeaderName::RSeq
+            } else if eq_name(name, b"RAck") {
+                HeaderName::RAck
+            } else {
+                HeaderName::Other
+            }
+        }
+        (5, b'a') => {
+            if eq_name(name, b"Allow") {
+                HeaderName::Allow
+            } else {
+                HeaderName::Other
+            }
+        }
+        (5, b'e') => {
+            if eq_name(name, b"Event") {
+                HeaderName::Event
+            } else {
+                HeaderName::Other
+            }
+        }
+        (5, b'r') => {
+            if eq_name(name, b"Route") {
+                HeaderName::Route
+            } else {
+                HeaderName::Other
+            }
+        }
+        (6, b'a') => {
+            if eq_name(name, b"Accept") {
+                HeaderName::Accept
+            } else {
+                HeaderName::Other
+            }
+        }
+        (6, b'm') => {
+            if eq_name(name, b"Min-SE") {
+                HeaderName::MinSe
+            } else {
+                HeaderName::Other
+            }
+        }
+        (6, b'r') => {
+            if eq_name(name, b"Reason") {
+                HeaderName::Reason
+            } else {
+                HeaderName::Other
+            }
+        }
+        (6, b's') => {
+            if eq_name(name, b"Server") {
+                HeaderName::Server
+            } else {
+                HeaderName::Other
+            }
+        }
+        (7, b'c') => {
+            if eq_name(name, b"Call-ID") {
+                HeaderName::CallId
+            } else if eq_name(name, b"Contact") {
+                HeaderName::Contact
+            } else {
+                HeaderName::Other
+            }
+        }
+        (7, b'e') => {
+            if eq_name(name, b"Expires") {
+                HeaderName::Expires
+            } else {
+                HeaderName::Other
+            }
+        }
+        (7, b'p') => {
+            if eq_name(name, b"Privacy") {
+                HeaderName::Privacy
+            } else {
+                HeaderName::Other
+            }
+        }
+        (7, b'r') => {
+            if eq_name(name, b"Require") {
+                HeaderName::Require
+            } else {
+                HeaderName::Other
+            }
+        }
+        (7, b's') => {
+            if eq_name(name, b"Subject") {
+                HeaderName::Subject
+            } else {
+                HeaderName::Other
+            }
+        }
+        (7, b'w') => {
+            if eq_name(name, b"Warning") {
+                HeaderName::Warning
+            } else {
+                HeaderName::Other
+            }
+        }
+        (8, b'i') => {
+            if eq_name(name, b"Identity") {
+                HeaderName::Identity
+            } else {
+                HeaderName::Other
+            }
+        }
+        (8, b'p') => {
+            if eq_name(name, b"Priority") {
+                HeaderName::Priority
+            } else {
+                HeaderName::Other
+            }
+        }
+        (8, b'r') => {
+            if eq_name(name, b"Refer-To") {
+                HeaderName::ReferTo
+            } else if eq_name(name, b"Replaces") {
+                HeaderName::Replaces
+            } else if eq_name(name, b"Reply-To") {
+                HeaderName::ReplyTo
+            } else {
+                HeaderName::Other
+            }
+        }
+        (9, b'c') => {
+            if eq_name(name, b"Call-Info") {
+                HeaderName::CallInfo
+            } else {
+                HeaderName::Other
+            }
+        }
+        (9, b's') => {
+            if eq_name(name, b"Supported") {
+                HeaderName::Supported
+            } else {
+                HeaderName::Other
+            }
+        }
+        (9, b't') => {
+            if eq_name(name, b"Timestamp") {
+                HeaderName::Timestamp
+            } else {
+                HeaderName::Other
+            }
+        }
+        (10, b'a') => {
+            if eq_name(name, b"Alert-Info") {
+                HeaderName::AlertInfo
+            } else {
+                HeaderName::Other
+            }
+        }
+        (10, b'e') => {
+            if eq_name(name, b"Error-Info") {
+                HeaderName::ErrorInfo
+            } else {
+                HeaderName::Other
+            }
+        }
+        (10, b'u') => {
+            if eq_name(name, b"User-Agent") {
+                HeaderName::UserAgent
+            } else {
+                HeaderName::Other
+            }
+        }
+        (11, b'i') => {
+            if eq_name(name, b"In-Reply-To") {
+                HeaderName::InReplyTo
+            } else {
+                HeaderName::Other
+            }
+        }
+        (11, b'm') => {
+            if eq_name(name, b"Min-Expires") {
+                HeaderName::MinExpires
+            } else {
+                HeaderName::Other
+            }
+        }
+        (11, b'r') => {
+            if eq_name(name, b"Referred-By") {
+                HeaderName::ReferredBy
+            } else if eq_name(name, b"Retry-After") {
+                HeaderName::RetryAfter
+            } else {
+                HeaderName::Other
+            }
+        }
+        (11, b'u') => {
+            if eq_name(name, b"Unsupported") {
+                HeaderName::Unsupported
+            } else {
+                HeaderName::Other
+            }
+        }
+        (12, b'a') => {
+            if eq_name(name, b"Allow-Events") {
+                HeaderName::AllowEvents
+            } else {
+                HeaderName::Other
+            }
+        }
+        (12, b'c') => {
+            if eq_name(name, b"Content-Type") {
+                HeaderName::ContentType
+            } else {
+                HeaderName::Other
+            }
+        }
+        (12, b'm') => {
+            if eq_name(name, b"Max-Forwards") {
+                HeaderName::MaxForwards
+            } else if eq_name(name, b"MIME-Version") {
+                HeaderName::MimeVersion
+            } else {
+                HeaderName::Other
+            }
+        }
+        (12, b'o') => {
+            if eq_name(name, b"Organization") {
+                HeaderName::Organization
+            } else {
+                HeaderName::Other
+            }
+        }
+        (12, b'r') => {
+            if eq_name(name, b"Record-Route") {
+                HeaderName::RecordRoute
+            } else {
+                HeaderName::Other
+            }
+        }
+        (13, b'a') => {
+            if eq_name(name, b"Authorization") {
+                HeaderName::Authorization
+            } else {
+                HeaderName::Other
+            }
+        }
+        (13, b'p') => {
+            if eq_name(name, b"Proxy-Require") {
+                HeaderName::ProxyRequire
+            } else {
+                HeaderName::Other
+            }
+        }
+        (13, b's') => {
+            if eq_name(name, b"Service-Route") {
+                HeaderName::ServiceRoute
+            } else {
+                HeaderName::Other
+            }
+        }
+        (14, b'a') => {
+            if eq_name(name, b"Accept-Contact") {
+                HeaderName::AcceptContact
+            } else {
+                HeaderName::Other
+            }
+        }
+        (14, b'c') => {
+            if eq_name(name, b"Content-Length") {
+                HeaderName::ContentLength
+            } else {
+                HeaderName::Other
+            }
+        }
+        (14, b'r') => {
+            if eq_name(name, b"Reject-Contact") {
+                HeaderName::RejectContact
+            } else {
+                HeaderName::Other
+            }
+        }
+        (15, b'a') => {
+            if eq_name(name, b"Accept-Encoding") {
+                HeaderName::AcceptEncoding
+            } else if eq_name(name, b"Accept-Language") {
+                HeaderName::AcceptLanguage
+            } else {
+                HeaderName::Other
+            }
+        }
+        (15, b's') => {
+            if eq_name(name, b"Session-Expires") {
+                HeaderName::SessionExpires
+            } else {
+                HeaderName::Other
+            }
+        }
+        (16, b'c') => {
+            if eq_name(name, b"Content-Encoding") {
+                HeaderName::ContentEncoding
+            } else if eq_name(name, b"Content-Language") {
+                HeaderName::ContentLanguage
+            } else {
+                HeaderName::Other
+            }
+        }
+        (16, b'w') => {
+            if eq_name(name, b"WWW-Authenticate") {
+                HeaderName::WwwAuthenticate
+            } else {
+                HeaderName::Other
+            }
+        }
+        (18, b'p') => {
+            if eq_name(name, b"Proxy-Authenticate") {
+                HeaderName::ProxyAuthenticate
+            } else {
+                HeaderName::Other
+            }
+        }
+        (18, b's') => {
+            if eq_name(name, b"Subscription-State") {
+                HeaderName::SubscriptionState
+            } else {
+                HeaderName::Other
+            }
+        }
+        (19, b'a') => {
+            if eq_name(name, b"Authentication-Info") {
+                HeaderName::AuthenticationInfo
+            } else {
+                HeaderName::Other
+            }
+        }
+        (19, b'c') => {
+            if eq_name(name, b"Content-Disposition") {
+                HeaderName::ContentDisposition
+            } else {
+                HeaderName::Other
+            }
+        }
+        (19, b'p') => {
+            if eq_name(name, b"Proxy-Authorization") {
+                HeaderName::ProxyAuthorization
+            } else if eq_name(name, b"P-Asserted-Identity") {
+                HeaderName::PAssertedIdentity
+            } else {
+                HeaderName::Other
+            }
+        }
+        (19, b'r') => {
+            if eq_name(name, b"Request-Disposition") {
+                HeaderName::RequestDisposition
+            } else {
+                HeaderName::Other
+            }
+        }
+        (20, b'p') => {
+            if eq_name(name, b"P-Preferred-Identity") {
+                HeaderName::PPreferredIdentity
+            } else {
+                HeaderName::Other
+            }
+        }
+        _ => HeaderName::Other,
     }
-    HeaderName::Other
 }
 
 impl HeaderName {

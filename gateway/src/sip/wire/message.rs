@@ -393,10 +393,11 @@ impl<'a> SipMsg<'a> {
         };
         let early_end = header_lines(tb, (first_nl + 1).min(hdr_end), |sp| {
             let name_text = &text[sp.start..sp.name_end];
-            if !name_text.bytes().all(is_token_char) {
+            // A known name is a token already; only unknown ones need the character check.
+            let name = HeaderName::from_name(name_text);
+            if name == HeaderName::Other && !name_text.bytes().all(is_token_char) {
                 return Err(ParseError::new(ErrorKind::BadHeaderLine, sp.start));
             }
-            let name = HeaderName::from_name(name_text);
             let h = RawHeader {
                 name,
                 name_text,
