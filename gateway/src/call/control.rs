@@ -22,7 +22,8 @@ use super::router::{LocalRouter, Routed};
 use super::{CallerInfo, LegId, PortAction, SipEvent};
 use crate::config::{CallerIdStandard, Config, PortKind};
 use crate::media::{
-    AudioEventKind, DigitTarget, Digits, Endpoint, LineEventKind, MediaCommand, MediaEvent, StreamId,
+    AudioEventKind, DigitTarget, Digits, Endpoint, LineEventKind, MediaCommand, MediaEvent, MediaHandle,
+    StreamId,
 };
 
 /// One port's machine.
@@ -71,6 +72,8 @@ pub struct CallControl {
     streams: HashMap<(u8, LegId), StreamId>,
     media: VecDeque<MediaCommand>,
     sip: VecDeque<SipRequest>,
+    /// Latest instant seen on the media loop's clock.
+    clock: Instant,
 }
 
 /// DTMF out-dialling timing on FXO lines (Q.23/Q.24 comfortable values).
@@ -91,6 +94,7 @@ impl CallControl {
             streams: HashMap::new(),
             media: VecDeque::new(),
             sip: VecDeque::new(),
+            clock: Instant::ZERO,
         };
         let mut fxs_ids = Vec::new();
         for p in cfg.ports.iter().filter(|p| p.enabled) {
@@ -131,6 +135,64 @@ impl CallControl {
         }
         cc.router = LocalRouter::new(LocalRouter::default_extensions(&fxs_ids));
         Ok(cc)
+    }
+
+    /// One turn of the control plane against the running media loop: drains its events (each
+    /// also shown to `observe`, for the status page), runs due timers, and queues the resulting
+    /// commands (a full queue keeps the rest for the next turn). Returns the loop's `now`.
+    pub fn drive(&mut self, media: &mut MediaHandle, mut observe: impl FnMut(&MediaEvent)) -> Instant {
+        use std::sync::atomic::Ordering::Relaxed;
+        // The loop's clock counts every PCM period, processed or skipped.
+        let periods = media.stats.ticks.load(Relaxed) + media.stats.overruns.load(Relaxed);
+        self.clock = self
+            .clock
+            .max(Instant::from_samples(periods * hal::FRAME_SAMPLES as u64));
+        while let Some(ev) = media.poll_event() {
+            if let MediaEvent::Line(le) = &ev {
+                let at = match le.kind {
+                    LineEventKind::Fxs(e) => Some(e.at),
+                    LineEventKind::Fxo(e) => Some(e.at),
+                    LineEventKind::Fault(_) => None,
+                };
+                if let Some(at) = at {
+                    self.clock = self.clock.max(at);
+                }
+            }
+            observe(&ev);
+            let now = self.clock;
+            self.media_event(&ev, now);
+        }
+        let now = self.clock;
+        self.poll(now);
+        while let Some(cmd) = self.media.pop_front() {
+            if let Err(cmd) = media.send(cmd) {
+                self.media.push_front(cmd);
+                break;
+            }
+        }
+        now
+    }
+
+    /// A short description of a port's call state for the status page.
+    pub fn call_state(&self, port: u8) -> String {
+        match self.port(port) {
+            Some(PortMachine::Fxs(m)) => match m.state() {
+                super::fxs::FxsState::Idle => "idle".into(),
+                super::fxs::FxsState::Ringing { .. } => "ringing".into(),
+                super::fxs::FxsState::DialTone => "dial tone".into(),
+                super::fxs::FxsState::Dialling { dialled } => format!("dialling {dialled}"),
+                super::fxs::FxsState::Calling { .. } => "calling".into(),
+                super::fxs::FxsState::Connected { .. } => "connected".into(),
+                super::fxs::FxsState::Signalling { tone: Some(t), .. } => t.name().into(),
+                super::fxs::FxsState::Signalling {
+                    tone: None,
+                    howler: true,
+                } => "howler".into(),
+                super::fxs::FxsState::Signalling { .. } => "off-hook".into(),
+            },
+            Some(PortMachine::Fxo(m)) => format!("{:?}", m.state()).to_lowercase(),
+            None => "disabled".into(),
+        }
     }
 
     /// Replaces the local extensions (number, port).
@@ -619,6 +681,18 @@ mod tests {
                 PortAction::Answer(leg)
             ]
         );
+    }
+
+    #[test]
+    fn call_state_text() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        assert_eq!(cc.call_state(0), "idle");
+        cc.media_event(&hook(0, FxsEventKind::OffHook, t(0)), t(0));
+        assert_eq!(cc.call_state(0), "dial tone");
+        cc.media_event(&dtmf(0, '5'), t(100));
+        assert_eq!(cc.call_state(0), "dialling 5");
+        assert_eq!(cc.call_state(2), "idle");
+        assert_eq!(cc.call_state(9), "disabled");
     }
 
     #[test]
