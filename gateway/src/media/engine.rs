@@ -265,14 +265,11 @@ impl MediaEngine {
     /// call it on theirs.
     pub fn enter_realtime(&self) {
         let out = rt::enter_realtime(self.cfg.rt_priority, self.cfg.lock_memory);
-        match &out.fifo {
-            Ok(()) => self.stats.realtime.store(true, Ordering::Relaxed),
-            Err(e) => eprintln!("media: running without real-time priority: {e}"),
-        }
-        match &out.mlock {
-            Ok(()) => self.stats.memory_locked.store(true, Ordering::Relaxed),
-            Err(e) => eprintln!("media: memory not locked: {e}"),
-        }
+        out.log();
+        self.stats.realtime.store(out.fifo.is_ok(), Ordering::Relaxed);
+        self.stats
+            .memory_locked
+            .store(out.mlock.is_ok(), Ordering::Relaxed);
         rt::prefault_stack(128 * 1024);
     }
 

@@ -11,6 +11,18 @@ pub struct RtOutcome {
     pub mlock: Result<(), io::Error>,
 }
 
+impl RtOutcome {
+    /// Logs what was refused (once, when the loop starts).
+    pub fn log(&self) {
+        if let Err(e) = &self.fifo {
+            eprintln!("media: running without real-time priority: {e}");
+        }
+        if let Err(e) = &self.mlock {
+            eprintln!("media: memory not locked: {e}");
+        }
+    }
+}
+
 /// Switches the calling thread to SCHED_FIFO at `priority` (skipped when 0) and locks current
 /// and future memory (when `lock_memory`).
 pub fn enter_realtime(priority: i32, lock_memory: bool) -> RtOutcome {
