@@ -327,6 +327,7 @@ impl<'a> SipMsg<'a> {
     /// Parses one UDP datagram. Bytes after Content-Length are discarded (RFC 3261 18.3, see
     /// [`SipMsg::trailing`]); a body shorter than Content-Length is an error; without
     /// Content-Length the body runs to the end of the datagram.
+    #[inline]
     pub fn parse_datagram(buf: &'a [u8]) -> Result<Self, ParseError> {
         Self::parse_mode(buf, Mode::Datagram)
     }
@@ -340,6 +341,7 @@ impl<'a> SipMsg<'a> {
         Ok((m, n))
     }
 
+    #[inline]
     fn parse_mode(buf: &'a [u8], mode: Mode) -> Result<Self, ParseError> {
         let start = leading_crlf(buf);
         if start == buf.len() {
