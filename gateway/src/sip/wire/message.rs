@@ -325,7 +325,7 @@ pub(crate) fn parse_start_line(line: &str, at: usize) -> Result<StartLine<&str>,
 
 impl<'a> SipMsg<'a> {
     /// Parses one UDP datagram. Bytes after Content-Length are discarded (RFC 3261 18.3, see
-    /// [`SipMsg::trailing`]); a body shorter than Content-Length is an error; without
+    /// [`SipMsg::wire_len`]); a body shorter than Content-Length is an error; without
     /// Content-Length the body runs to the end of the datagram.
     #[inline]
     pub fn parse_datagram(buf: &'a [u8]) -> Result<Self, ParseError> {
