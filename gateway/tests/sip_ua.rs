@@ -755,3 +755,245 @@ fn registration_auth_423_refresh_backoff_unregister() {
     }
     assert!(evs.contains(&RegEvent::Unregistered));
 }
+
+// ---- UAC against scripted responses: forking, strict routing, proxy authentication ----
+
+/// Every message the UA sent since the last call.
+fn sent_msgs(ua: &mut UserAgent) -> Vec<Message> {
+    let mut v = vec![];
+    while let Some(o) = ua.poll_output() {
+        if let UaOutput::Send { msg, .. } = o {
+            v.push(msg);
+        }
+    }
+    v
+}
+
+fn events(ua: &mut UserAgent) -> Vec<UaEvent> {
+    let mut v = vec![];
+    while let Some(o) = ua.poll_output() {
+        if let UaOutput::Event(e) = o {
+            v.push(e);
+        }
+    }
+    v
+}
+
+/// Feeds a response to `req` from B with To tag `tag`, extra headers and a Contact.
+fn respond_to(ua: &mut UserAgent, now: Instant, req: &Message, code: u16, tag: &str, extra: &[(&str, &str)]) {
+    let mut r = req.make_response(code, Some(tag));
+    if (101..300).contains(&code) {
+        r.push_named("Contact", format!("<sip:{tag}@127.0.0.2:5062>"));
+    }
+    for (k, v) in extra {
+        r.push_named(k, v);
+    }
+    let inb = Inbound {
+        transport: TransportKind::Udp,
+        source: sa(B),
+        local: sa(A),
+        conn: None,
+        data: r.to_bytes(),
+    };
+    ua.handle_inbound(now, &inb);
+}
+
+fn find<'a>(v: &'a [Message], what: &str) -> Option<&'a Message> {
+    v.iter().find(|m| start(m) == what)
+}
+
+#[test]
+fn forking_first_2xx_wins_later_2xx_get_ack_and_bye() {
+    let now = Instant::now();
+    let mut u = ua(A, 11);
+    let h = u
+        .invite(
+            now,
+            InviteRequest {
+                target: Some(format!("sip:100@{B}").parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let inv = find(&sent_msgs(&mut u), "INVITE").unwrap().clone();
+    respond_to(&mut u, now, &inv, 180, "fork1", &[]);
+    respond_to(&mut u, now, &inv, 183, "fork2", &[]);
+    assert_eq!(u.call_info(h).unwrap().early_dialogs, 2);
+    let ev = events(&mut u);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, UaEvent::Progress { .. }))
+            .count(),
+        2
+    );
+    respond_to(&mut u, now, &inv, 200, "fork2", &[]);
+    let out = sent_msgs(&mut u);
+    let ack = find(&out, "ACK").expect("ACK for the 2xx");
+    assert_eq!(ack.request_uri().unwrap().to_string(), "sip:fork2@127.0.0.2:5062");
+    assert_eq!(ack.cseq().unwrap().seq, 1);
+    assert_ne!(ack.top_via().unwrap().branch(), inv.top_via().unwrap().branch());
+    let info = u.call_info(h).unwrap();
+    assert_eq!(info.dialog.unwrap().remote_tag, "fork2");
+    assert_eq!(info.early_dialogs, 0);
+    // The other fork answers too: ACK and BYE toward it.
+    respond_to(&mut u, now, &inv, 200, "fork1", &[]);
+    let out = sent_msgs(&mut u);
+    let ack = find(&out, "ACK").expect("ACK for the late 2xx");
+    let bye = find(&out, "BYE").expect("BYE for the late 2xx");
+    assert!(ack.to_hdr().unwrap().tag() == Some("fork1") && bye.to_hdr().unwrap().tag() == Some("fork1"));
+    // The winning 2xx retransmitted: the same ACK again, no BYE.
+    respond_to(&mut u, now, &inv, 200, "fork2", &[]);
+    let out = sent_msgs(&mut u);
+    assert!(find(&out, "ACK").is_some() && find(&out, "BYE").is_none());
+    assert_eq!(u.call_info(h).unwrap().state, CallState::Confirmed);
+}
+
+#[test]
+fn record_route_loose_and_strict() {
+    let now = Instant::now();
+    let mut u = ua(A, 12);
+    let h = u
+        .invite(
+            now,
+            InviteRequest {
+                target: Some(format!("sip:100@{B}").parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let inv = find(&sent_msgs(&mut u), "INVITE").unwrap().clone();
+    // Record-Route as received by the UAC: last proxy first. Reversed, the first hop is the
+    // strict router 127.0.0.2 (no lr).
+    respond_to(
+        &mut u,
+        now,
+        &inv,
+        200,
+        "t",
+        &[(
+            "Record-Route",
+            "<sip:p2.example;lr>, <sip:127.0.0.2:5062;maddr=127.0.0.2>",
+        )],
+    );
+    let _ = sent_msgs(&mut u);
+    let info = u.call_info(h).unwrap();
+    assert_eq!(info.route_set.len(), 2);
+    u.bye(now, h).unwrap();
+    let out = sent_msgs(&mut u);
+    let bye = find(&out, "BYE").unwrap();
+    // Strict: Request-URI is the first route (maddr stripped), the remote target is the last Route.
+    assert_eq!(bye.request_uri().unwrap().to_string(), "sip:127.0.0.2:5062");
+    let routes: Vec<String> = bye.routes().map(|r| r.uri.to_string()).collect();
+    assert_eq!(
+        routes,
+        vec![
+            "sip:p2.example;lr".to_string(),
+            "sip:t@127.0.0.2:5062".to_string()
+        ]
+    );
+}
+
+#[test]
+fn invite_challenged_with_407_is_resent_with_credentials() {
+    let now = Instant::now();
+    let mut u = ua(A, 13);
+    let acct = u.add_account(account(600));
+    let h = u
+        .invite(
+            now,
+            InviteRequest {
+                account: Some(acct),
+                target: Some(format!("sip:2000@{B}").parse().unwrap()),
+                body: Some(Body::sdp("v=0\r\n")),
+                headers: vec![("Alert-Info".into(), "<urn:alert:service:normal>".into())],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let inv = find(&sent_msgs(&mut u), "INVITE").unwrap().clone();
+    assert!(inv.from_hdr().unwrap().uri.to_string().contains("1001@"));
+    assert_eq!(inv.header("Alert-Info"), Some("<urn:alert:service:normal>"));
+    respond_to(
+        &mut u,
+        now,
+        &inv,
+        407,
+        "px",
+        &[(
+            "Proxy-Authenticate",
+            r#"Digest realm="p", nonce="abc", qop="auth""#,
+        )],
+    );
+    let out = sent_msgs(&mut u);
+    // ACK for the 407 from the transaction, then the new INVITE.
+    let ack = find(&out, "ACK").unwrap();
+    assert_eq!(ack.top_via().unwrap().branch(), inv.top_via().unwrap().branch());
+    let inv2 = find(&out, "INVITE").unwrap();
+    assert_eq!(inv2.cseq().unwrap().seq, 2);
+    assert_eq!(inv2.call_id(), inv.call_id());
+    assert_eq!(inv2.from_hdr().unwrap().tag(), inv.from_hdr().unwrap().tag());
+    assert_ne!(inv2.top_via().unwrap().branch(), inv.top_via().unwrap().branch());
+    let pa = inv2.header("Proxy-Authorization").unwrap();
+    assert!(
+        pa.contains("uri=\"sip:2000@127.0.0.2:5062\"") && pa.contains("nc=00000001"),
+        "{pa}"
+    );
+    assert_eq!(inv2.body, b"v=0\r\n");
+    // Challenged again with a fresh nonce: answered once more, then given up.
+    respond_to(
+        &mut u,
+        now,
+        inv2,
+        407,
+        "px",
+        &[(
+            "Proxy-Authenticate",
+            r#"Digest realm="p", nonce="def", qop="auth""#,
+        )],
+    );
+    let inv3 = find(&sent_msgs(&mut u), "INVITE").unwrap().clone();
+    respond_to(
+        &mut u,
+        now,
+        &inv3,
+        407,
+        "px",
+        &[(
+            "Proxy-Authenticate",
+            r#"Digest realm="p", nonce="ghi", qop="auth""#,
+        )],
+    );
+    let ev = events(&mut u);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, UaEvent::Failed { status: 407, .. }))
+    );
+    assert!(u.call_info(h).is_none());
+}
+
+#[test]
+fn dialog_lost_on_481_to_reinvite() {
+    let mut n = Net::new();
+    let ca = call_b(&mut n, Some(Body::sdp("o")));
+    let (cb, _) = incoming(&n.ev_b).unwrap();
+    let now = n.now;
+    n.b.answer(now, cb, Some(Body::sdp("a"))).unwrap();
+    n.run();
+    // B forgets the call (restart): B's core answers A's re-INVITE with 481.
+    n.b = ua(B, 99);
+    let now = n.now;
+    n.a.reinvite(now, ca, Some(Body::sdp("o2"))).unwrap();
+    n.run();
+    assert!(
+        n.ev_a
+            .iter()
+            .any(|e| matches!(e, UaEvent::Response { status: 481, .. }))
+    );
+    assert!(n.ev_a.iter().any(|e| matches!(
+        e,
+        UaEvent::Terminated {
+            reason: EndReason::DialogLost(481),
+            ..
+        }
+    )));
+}

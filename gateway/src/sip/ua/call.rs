@@ -186,6 +186,15 @@ impl Call {
         }
     }
 
+    /// The confirmed or early dialog with the given remote tag.
+    pub(crate) fn dialog_with(&self, remote_tag: &str) -> Option<&Dialog> {
+        match &self.dialog {
+            Some(d) if d.id.remote_tag == remote_tag => Some(d),
+            Some(_) => None,
+            None => self.early.iter().find(|d| d.id.remote_tag == remote_tag),
+        }
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         [
             self.final_2xx.as_ref().map(|r| r.next.min(r.give_up)),
@@ -417,7 +426,7 @@ impl UserAgent {
         c.final_2xx = None;
         c.session = None;
         let r = self.send_request(now, m, Owner::Call(call, Purpose::Bye));
-        self.end_call(call, reason);
+        self.end_call(now, call, reason);
         r.map(|_| ())
     }
 
@@ -694,7 +703,7 @@ impl UserAgent {
         }
         let (r, txn) = self.uas_response(call, status)?;
         self.reply(now, txn, r);
-        self.end_call(call, EndReason::LocalHangup);
+        self.end_call(now, call, EndReason::LocalHangup);
         self.pump(now);
         Ok(())
     }
@@ -719,7 +728,7 @@ impl UserAgent {
             && let Ok((r, t)) = self.uas_response(h, 487)
         {
             self.reply(now, t, r);
-            self.end_call(h, EndReason::CancelledByPeer);
+            self.end_call(now, h, EndReason::CancelledByPeer);
         }
     }
 
@@ -734,7 +743,12 @@ impl UserAgent {
         let cseq = msg.cseq().map(|c| c.to_owned_cseq());
         let check = {
             let c = self.calls.get_mut(&h);
-            match (c.and_then(|c| c.dialog.as_mut()), &cseq) {
+            let remote = id.as_ref().map(|i| i.remote_tag.clone()).unwrap_or_default();
+            let d = c.and_then(|c| match c.dialog.as_mut() {
+                Some(d) => Some(d),
+                None => c.early.iter_mut().find(|d| d.id.remote_tag == remote),
+            });
+            match (d, &cseq) {
                 (Some(d), Some(cs)) => {
                     let b = CSeq {
                         seq: cs.seq,
@@ -761,7 +775,7 @@ impl UserAgent {
             Method::Bye => {
                 let r = self.response_to(&msg, 200, None);
                 self.reply(now, txn, r);
-                self.end_call(h, EndReason::RemoteHangup);
+                self.end_call(now, h, EndReason::RemoteHangup);
             }
             Method::Options => {
                 let r = self.options_response(&msg, None);
@@ -1119,7 +1133,7 @@ impl UserAgent {
                     status,
                     response: Some(msg),
                 });
-                self.end_call(h, EndReason::Failed(status));
+                self.end_call(now, h, EndReason::Failed(status));
             }
         }
     }
@@ -1231,7 +1245,7 @@ impl UserAgent {
                     status: 503,
                     response: None,
                 });
-                self.end_call(h, EndReason::Failed(503));
+                self.end_call(now, h, EndReason::Failed(503));
             }
         }
     }
@@ -1321,7 +1335,7 @@ impl UserAgent {
                 let bye = d.request(Method::Bye);
                 let _ = self.send_request(now, bye, Owner::Orphan);
             }
-            self.end_call(h, EndReason::DialogLost(status));
+            self.end_call(now, h, EndReason::DialogLost(status));
             return;
         }
         if p == Purpose::Bye {
@@ -1355,7 +1369,7 @@ impl UserAgent {
                     status,
                     response: None,
                 });
-                self.end_call(h, EndReason::Failed(status));
+                self.end_call(now, h, EndReason::Failed(status));
             }
             Purpose::ReInvite | Purpose::Update | Purpose::Other => {
                 if let Some(c) = self.calls.get_mut(&h)
@@ -1378,7 +1392,7 @@ impl UserAgent {
                     let bye = d.request(Method::Bye);
                     let _ = self.send_request(now, bye, Owner::Orphan);
                 }
-                self.end_call(h, EndReason::DialogLost(status));
+                self.end_call(now, h, EndReason::DialogLost(status));
             }
             Purpose::Bye | Purpose::Cancel | Purpose::Prack => {}
         }
@@ -1464,7 +1478,15 @@ impl UserAgent {
         }
     }
 
-    pub(crate) fn end_call(&mut self, h: CallHandle, reason: EndReason) {
+    pub(crate) fn end_call(&mut self, now: Instant, h: CallHandle, reason: EndReason) {
+        // A dialog lost to 408/481 often means the registrar or proxy restarted: refresh the
+        // account's binding now rather than at the next refresh.
+        if let (EndReason::DialogLost(_), Some(a)) = (reason, self.calls.get(&h).and_then(|c| c.account))
+            && let Some(r) = self.account_mut(a)
+            && r.state().is_registered()
+        {
+            r.register_now(now);
+        }
         let Some(c) = self.calls.get_mut(&h) else { return };
         if c.state == CallState::Terminated {
             return;
@@ -1508,14 +1530,14 @@ fn session_timer(now: Instant, interval: u32, we_refresh: bool) -> SessionTimer 
 }
 
 /// A server transaction of a call ended without ACK (Timer H) or failed.
-pub(crate) fn server_txn_timeout(ua: &mut UserAgent, _now: Instant, txn: TxnId) {
+pub(crate) fn server_txn_timeout(ua: &mut UserAgent, now: Instant, txn: TxnId) {
     let h = ua
         .calls
         .iter()
         .find(|(_, c)| c.server_txn == Some(txn))
         .map(|(h, _)| *h);
     if let Some(h) = h {
-        ua.end_call(h, EndReason::NoAck);
+        ua.end_call(now, h, EndReason::NoAck);
     }
 }
 

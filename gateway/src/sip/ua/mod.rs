@@ -549,9 +549,11 @@ impl UserAgent {
 
     /// The next hop of a request: the first Route (loose routing) or the Request-URI.
     pub(crate) fn next_hop(&self, m: &Message) -> Result<Destination, UaError> {
+        // 8.1.2: toward the first Route when it is a loose router; a strict router is already
+        // the Request-URI (12.2.1.1).
         let uri = match m.routes().next() {
-            Some(r) => r.uri.to_owned_uri(),
-            None => m.request_uri().cloned().ok_or(UaError::BadTarget)?,
+            Some(r) if !self.strict_dialog(m) => r.uri.to_owned_uri(),
+            _ => m.request_uri().cloned().ok_or(UaError::BadTarget)?,
         };
         let Uri::Sip(s) = &uri else {
             return Err(UaError::BadTarget);
@@ -586,6 +588,20 @@ impl UserAgent {
             addr,
             conn: None,
         })
+    }
+
+    /// True when `m` belongs to one of our dialogs whose first route is a strict router: the
+    /// Request-URI then names that router (12.2.1.1).
+    fn strict_dialog(&self, m: &Message) -> bool {
+        let Some(id) = DialogId::of_received_response(m) else {
+            return false;
+        };
+        let Some(c) = self.dialogs.get(&id).and_then(|h| self.calls.get(h)) else {
+            return false;
+        };
+        c.dialog_with(&id.remote_tag)
+            .and_then(|d| d.route_set.first())
+            .is_some_and(|r| matches!(&r.uri, Uri::Sip(s) if !s.lr()))
     }
 
     /// Adds Via and common headers to a request and starts its client transaction.
