@@ -254,3 +254,85 @@ async fn malformed_request_gets_400_and_refused_tcp_is_a_transport_error() {
     .await
     .expect("bounded");
 }
+
+/// Two `SipEndpoint`s on loopback: an INVITE answered 180 then 486; the client transaction
+/// acknowledges the 486 by itself and the server transaction absorbs the ACK.
+#[tokio::test]
+async fn endpoints_run_an_invite_over_udp() {
+    use gateway::sip::transport::SipEndpoint;
+    use std::sync::Arc;
+    timeout(Duration::from_secs(20), async {
+        let cfg = EdgeConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..EdgeConfig::default()
+        };
+        let mut a = SipEndpoint::bind(cfg.clone(), TimerConfig::default())
+            .await
+            .unwrap();
+        // T4 = 0 on the UAS: Timer I ends its transaction as soon as the ACK matches.
+        let uas_timers = TimerConfig {
+            t4: Duration::ZERO,
+            ..TimerConfig::default()
+        };
+        let mut b = SipEndpoint::bind(cfg, uas_timers).await.unwrap();
+        let b_addr = b.edge().udp_local_addr();
+        let uas = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(ev) = b.next_event().await {
+                match ev {
+                    TxnEvent::Request { txn, msg, .. } => {
+                        seen.push(msg.method().unwrap().to_string());
+                        for code in [180, 486] {
+                            let r = msg.make_response(code, Some("uas"));
+                            let info = wire_glue::info_of(&r).unwrap();
+                            b.layer()
+                                .respond(Instant::now(), txn, &info, Arc::new(r))
+                                .unwrap();
+                        }
+                    }
+                    TxnEvent::Terminated { .. } => break,
+                    _ => {}
+                }
+            }
+            b.shutdown();
+            seen
+        });
+        let mut invite = options(
+            b_addr,
+            TransportKind::Udp,
+            a.edge().udp_local_addr().port(),
+            "z9hG4bK-ep1",
+        );
+        invite.start = gateway::sip::wire::StartLine::Request(gateway::sip::wire::RequestLine {
+            method: Method::Invite,
+            uri: Uri::parse(&format!("sip:peer@{b_addr}")).unwrap().to_owned_uri(),
+        });
+        invite.set(HeaderName::CSeq, "1 INVITE");
+        let info = wire_glue::info_of(&invite).unwrap();
+        let dest = Destination {
+            transport: TransportKind::Udp,
+            addr: b_addr,
+            conn: None,
+        };
+        a.layer()
+            .send_request(Instant::now(), &info, Arc::new(invite), dest, false)
+            .unwrap();
+        let mut statuses = Vec::new();
+        while let Some(ev) = a.next_event().await {
+            if let TxnEvent::Response { status, .. } = ev {
+                statuses.push(status);
+                if status >= 300 {
+                    break;
+                }
+            }
+        }
+        // Send the queued ACK before stopping.
+        a.flush().await;
+        assert_eq!(statuses, vec![180, 486]);
+        // The UAS saw one INVITE, and its transaction terminated: the ACK matched it.
+        assert_eq!(uas.await.unwrap(), vec!["INVITE".to_string()]);
+        a.shutdown();
+    })
+    .await
+    .expect("bounded");
+}

@@ -11,8 +11,10 @@
 //! - [`edge`]: [`SipEdge`], a UDP socket and a TCP listener bound to the configured interface,
 //!   outgoing TCP connections reused per remote address, idle cleanup, and a bounded queue of
 //!   received messages ([`Inbound`]) for the sans-IO core.
+//! - [`endpoint`]: [`SipEndpoint`], the loop joining the edge and the transaction layer.
 
 pub mod edge;
+pub mod endpoint;
 pub mod framing;
 pub mod outbound;
 pub mod via;
@@ -20,6 +22,7 @@ pub mod via;
 use std::fmt;
 
 pub use edge::{ConnId, Destination, EdgeConfig, Inbound, SendError, SipEdge};
+pub use endpoint::{EndpointLayer, SipEndpoint, SipMessage};
 pub use framing::{FramingError, StreamFramer, StreamItem};
 pub use outbound::{local_addr_toward, transport_for_request};
 pub use via::{ResponseRoute, ViaAddressing, ViaStamp, response_route, stamp_via};
