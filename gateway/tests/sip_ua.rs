@@ -997,3 +997,103 @@ fn dialog_lost_on_481_to_reinvite() {
         }
     )));
 }
+
+#[test]
+fn several_accounts_with_outbound_proxy_keep_their_own_state() {
+    let now = Instant::now();
+    let mut u = ua(A, 21);
+    let mut c1 = account(300);
+    c1.outbound_proxy = Some("sip:127.0.0.3:5070".parse().unwrap());
+    let mut c2 = account(300);
+    c2.aor = "sip:1002@127.0.0.2".parse().unwrap();
+    let a1 = u.add_account(c1);
+    let a2 = u.add_account(c2);
+    u.register(now, a1).unwrap();
+    u.register(now, a2).unwrap();
+    let mut regs = vec![];
+    while let Some(o) = u.poll_output() {
+        if let UaOutput::Send { msg, dest, .. } = o {
+            regs.push((msg, dest));
+        }
+    }
+    assert_eq!(regs.len(), 2);
+    let (r1, d1) = &regs[0];
+    let (r2, d2) = &regs[1];
+    // The outbound proxy is the destination and a loose Route; the Request-URI stays the registrar.
+    assert_eq!(d1.addr, sa("127.0.0.3:5070"));
+    assert_eq!(r1.header("Route"), Some("<sip:127.0.0.3:5070;lr>"));
+    assert_eq!(r1.request_uri().unwrap().to_string(), "sip:127.0.0.2:5062");
+    assert_eq!(d2.addr, sa(B));
+    assert_ne!(r1.call_id(), r2.call_id());
+    answer(&mut u, now, r1, 200, &[]);
+    answer(&mut u, now, r2, 403, &[]);
+    assert!(u.registration_state(a1).unwrap().is_registered());
+    assert!(matches!(
+        u.registration_state(a2),
+        Some(RegState::Backoff { failures: 1, .. })
+    ));
+    let evs = events(&mut u);
+    assert!(evs.iter().any(|e| matches!(e, UaEvent::Registration { account, event: RegEvent::Registered { expires: 300 } } if *account == a1)));
+    assert!(evs.iter().any(
+        |e| matches!(e, UaEvent::Registration { account, event: RegEvent::Failed { .. } } if *account == a2)
+    ));
+}
+
+#[test]
+fn info_and_update_round_trip() {
+    let mut n = Net::new();
+    let ca = call_b(&mut n, Some(Body::sdp("o")));
+    let (cb, _) = incoming(&n.ev_b).unwrap();
+    let now = n.now;
+    n.b.answer(now, cb, Some(Body::sdp("a"))).unwrap();
+    n.run();
+    let body = Body {
+        content_type: "application/dtmf-relay".into(),
+        data: b"Signal=5\r\nDuration=160\r\n".to_vec(),
+    };
+    n.a.info(now, ca, body).unwrap();
+    n.run();
+    let (id, req) = n
+        .ev_b
+        .iter()
+        .find_map(|e| match e {
+            UaEvent::Request { id, request, .. } => Some((*id, request.clone())),
+            _ => None,
+        })
+        .expect("INFO delivered");
+    assert_eq!(req.header("Content-Type"), Some("application/dtmf-relay"));
+    n.b.respond(now, id, 200, None).unwrap();
+    n.run();
+    assert!(
+        n.ev_a
+            .iter()
+            .any(|e| matches!(e, UaEvent::Response { status: 200, method, .. } if method.as_str() == "INFO"))
+    );
+    // UPDATE with a new offer goes to call control, which answers it.
+    n.ev_b.clear();
+    n.a.update(now, ca, Some(Body::sdp("o2"))).unwrap();
+    n.run();
+    let id = n
+        .ev_b
+        .iter()
+        .find_map(|e| match e {
+            UaEvent::Request { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("UPDATE delivered");
+    n.b.respond(now, id, 200, Some(Body::sdp("a2"))).unwrap();
+    n.run();
+    let resp = n.ev_a.iter().find_map(|e| match e {
+        UaEvent::Response {
+            method,
+            response: Some(r),
+            ..
+        } if method.as_str() == "UPDATE" => Some(r.clone()),
+        _ => None,
+    });
+    assert_eq!(resp.expect("UPDATE answered").body, b"a2");
+    let ia = n.a.call_info(ca).unwrap();
+    let ib = n.b.call_info(cb).unwrap();
+    assert_eq!(ia.local_seq, Some(3));
+    assert_eq!(ib.remote_seq, Some(3));
+}
