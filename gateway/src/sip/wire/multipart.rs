@@ -5,7 +5,7 @@ use std::fmt;
 
 use memchr::memmem;
 
-use super::text::trim_lws;
+use super::text::{is_token, trim_lws};
 
 /// Why a multipart body was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,8 @@ impl<'a> Part<'a> {
     }
 }
 
+/// Splits a part's header section into `(name, value)` fields; continuation lines (starting
+/// with SP/HT) belong to the previous field. [`check_part_headers`] has accepted the block.
 fn part_headers(block: &str) -> impl Iterator<Item = (&str, &str)> {
     let b = block.as_bytes();
     let mut pos = 0;
@@ -113,6 +115,43 @@ fn part_headers(block: &str) -> impl Iterator<Item = (&str, &str)> {
         }
         None
     })
+}
+
+/// Every line of a part header section is `token ":" value` or a continuation (SP/HT first),
+/// lines end in CRLF or LF, and there are no empty lines.
+fn check_part_headers(block: &str) -> bool {
+    let mut first = true;
+    for line in block.split('\n') {
+        let l = line.strip_suffix('\r').unwrap_or(line);
+        if l.contains('\r') {
+            return false;
+        }
+        if l.starts_with([' ', '\t']) {
+            if first {
+                return false;
+            }
+        } else {
+            match l.split_once(':') {
+                Some((n, _)) if is_token(n.trim_end_matches([' ', '\t'])) => {}
+                _ => return false,
+            }
+        }
+        first = false;
+    }
+    true
+}
+
+/// A header field an emitter may write: token name, value with folds only as CRLF + SP/HT.
+fn emittable_header(name: &str, value: &str) -> bool {
+    if !is_token(name) {
+        return false;
+    }
+    let v = value.as_bytes();
+    v.iter().enumerate().all(|(i, &c)| match c {
+        b'\r' => v.get(i + 1) == Some(&b'\n') && matches!(v.get(i + 2), Some(b' ' | b'\t')),
+        b'\n' => i > 0 && v[i - 1] == b'\r',
+        _ => true,
+    }) && value == trim_lws(value)
 }
 
 /// A parsed multipart body.
@@ -166,10 +205,7 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Multipart<'a>, Multip
             return Err(MultipartError::BadPartHeader { part: idx });
         };
         let header_block = std::str::from_utf8(hdr).map_err(|_| MultipartError::BadUtf8 { part: idx })?;
-        if header_block
-            .split("\r\n")
-            .any(|l| !l.is_empty() && !l.starts_with([' ', '\t']) && !l.contains(':'))
-        {
+        if !header_block.is_empty() && !check_part_headers(header_block) {
             return Err(MultipartError::BadPartHeader { part: idx });
         }
         parts.push(Part {
@@ -211,7 +247,8 @@ impl Part<'_> {
 }
 
 /// Emits a multipart body; returns an error if the boundary is invalid or occurs inside a
-/// part (choose another boundary then, e.g. from [`choose_boundary`]).
+/// part (choose another boundary then, e.g. from [`choose_boundary`]), or if a part header is
+/// not `token: value` (folds only as CRLF + SP/HT).
 pub fn emit(parts: &[OwnedPart], boundary: &str) -> Result<Vec<u8>, MultipartError> {
     check_boundary(boundary)?;
     let mut delim = Vec::with_capacity(boundary.len() + 4);
@@ -219,9 +256,12 @@ pub fn emit(parts: &[OwnedPart], boundary: &str) -> Result<Vec<u8>, MultipartErr
     delim.extend_from_slice(boundary.as_bytes());
     let finder = memmem::Finder::new(&delim);
     let mut out = Vec::new();
-    for p in parts {
+    for (idx, p) in parts.iter().enumerate() {
         if finder.find(&p.body).is_some() || p.body.starts_with(&delim[2..]) {
             return Err(MultipartError::BadBoundary);
+        }
+        if !p.headers.iter().all(|(n, v)| emittable_header(n, v)) {
+            return Err(MultipartError::BadPartHeader { part: idx });
         }
         out.extend_from_slice(&delim[2..]);
         out.extend_from_slice(b"\r\n");
