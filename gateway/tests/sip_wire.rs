@@ -422,6 +422,16 @@ fn multipart_sip_t_body() {
         multipart::parse(b"--b\r\n\r\nx", "b").unwrap_err(),
         multipart::MultipartError::Unterminated
     );
+    // Part header lines must be `name: value`; anything else is rejected, not dropped.
+    assert_eq!(
+        multipart::parse(b"--b\r\nA: 1\njunk\r\n\r\nx\r\n--b--\r\n", "b").unwrap_err(),
+        multipart::MultipartError::BadPartHeader { part: 0 }
+    );
+    let bad = [OwnedPart {
+        headers: vec![("Bad Name".into(), "v".into())],
+        body: vec![],
+    }];
+    assert!(multipart::emit(&bad, "b").is_err());
 }
 
 #[test]
