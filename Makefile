@@ -44,5 +44,14 @@ bench: deps-test
 fuzz: check-tools
 	scripts/fuzz.sh
 
+## make image BOARD=qemu-aarch64: the firmware image (cross-compiled gatewayd, kernel, root fs), with sizes.
+BOARD ?= qemu-aarch64
+image: check-tools
+	board/image/build.sh $(BOARD)
+
+## make qemu BOARD=qemu-aarch64: boots the image in QEMU, ports and web page on loopback (docs/firmware.md).
+qemu: image
+	board/qemu/run.sh $(BOARD)
+
 clean:
 	$(CARGO) clean

@@ -58,8 +58,13 @@ pub fn open_board(def: &BoardDef) -> Result<OpenBoard, StartError> {
             },
         })
         .collect();
-    let mut sim =
-        hal::sim::SimBoard::start(hal::sim::SimBoardConfig::new(sim_ports)).map_err(StartError::Board)?;
+    let mut sim_cfg = hal::sim::SimBoardConfig::new(sim_ports);
+    for (i, p) in def.ports.iter().enumerate() {
+        if let Some(dev) = &p.device {
+            sim_cfg = sim_cfg.with_device(i, dev);
+        }
+    }
+    let mut sim = hal::sim::SimBoard::start(sim_cfg).map_err(StartError::Board)?;
     let pcm = sim
         .take_pcm()
         .ok_or_else(|| StartError::Board(std::io::Error::other("board clock taken")))?;

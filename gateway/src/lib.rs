@@ -9,6 +9,7 @@
 //! - [`trunk`]: ISUP and SIP-T/SIP-I.
 //! - [`config`]: the configuration model and its safe storage.
 //! - [`web`]: the local web page and JSON API.
+//! - [`watchdog`]: feeds the board's hardware watchdog while the media loop runs.
 //!
 //! [`app`] assembles the process from these parts.
 //!
@@ -24,4 +25,5 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod trunk;
+pub mod watchdog;
 pub mod web;

@@ -191,6 +191,12 @@ async fn run(cfg: Config, board: BoardDef, store: ConfigStore) -> Result<(), app
     println!("Press Ctrl-C to stop.");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Fed only while the media loop's tick counter advances (gateway::watchdog).
+    let watchdog = board.watchdog.clone().map(|w| {
+        let stats = opened.media.stats.clone();
+        let ticks = move || stats.ticks.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::spawn(gateway::watchdog::run(w, ticks, stop_rx.clone()))
+    });
     let control = tokio::spawn(app::control_plane(opened.media, status.clone(), stop_rx.clone()));
     let mut web_stop = stop_rx.clone();
     let web = tokio::spawn(server::serve(
@@ -207,6 +213,9 @@ async fn run(cfg: Config, board: BoardDef, store: ConfigStore) -> Result<(), app
     println!("stopping");
     let _ = stop_tx.send(true);
     let _ = web.await;
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     if let Ok(media) = control.await
         && let Err(e) = media.shutdown()
     {

@@ -1,6 +1,8 @@
 //! The simulated board: every port is a loopback TCP socket speaking the protocol of
 //! `docs/sim-protocol.md`, so that any program can be the phone on an FXS port or the exchange
-//! line on an FXO port.
+//! line on an FXO port. A port may instead carry the protocol over a character device
+//! ([`SimBoardConfig::with_device`]): in the QEMU board each port is a virtio-serial port whose
+//! host end is a loopback socket, so the same phones and exchange attach from the host.
 //!
 //! - [`proto`]: message types, emitter and parser.
 //! - [`core`]: socket-free FXS line logic (feed, ring cadence, ring trip, hook transitions),
@@ -42,8 +44,10 @@ pub mod core;
 pub mod peer;
 pub mod proto;
 
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
@@ -69,6 +73,8 @@ const MAX_REPORT_LAG: Duration = Duration::from_millis(250);
 /// Periods a late caller may catch up on before the lost ones are skipped.
 const MAX_CATCH_UP: u64 = 25;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a character-device port looks again for its peer (device absent, host end closed).
+const DEVICE_RETRY: Duration = Duration::from_millis(100);
 
 /// One port of the simulated board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +93,9 @@ pub struct SimBoardConfig {
     pub period: Duration,
     /// Uplink FIFO depth in frames; older frames beyond it are dropped (overrun).
     pub fifo_frames: usize,
+    /// Per port (by index): a character device carrying the protocol instead of a TCP listener.
+    /// Ports beyond the end of this list, or `None`, listen on TCP.
+    pub devices: Vec<Option<PathBuf>>,
 }
 
 impl SimBoardConfig {
@@ -95,7 +104,120 @@ impl SimBoardConfig {
             ports,
             period: Duration::from_millis(10),
             fifo_frames: DEFAULT_FIFO_FRAMES,
+            devices: Vec::new(),
         }
+    }
+
+    /// Port `index` talks over the character device at `path` (e.g. a virtio-serial port)
+    /// instead of listening on TCP: the peer is attached while the device delivers data, and
+    /// leaves when it reads end-of-file (the host end closed).
+    pub fn with_device(mut self, index: usize, path: impl Into<PathBuf>) -> Self {
+        if self.devices.len() <= index {
+            self.devices.resize(index + 1, None);
+        }
+        self.devices[index] = Some(path.into());
+        self
+    }
+}
+
+/// A connection to a port's peer: a TCP stream or the port's open character device.
+enum PeerStream {
+    Tcp(TcpStream),
+    Device(Arc<File>),
+}
+
+impl PeerStream {
+    fn try_clone(&self) -> io::Result<PeerStream> {
+        match self {
+            PeerStream::Tcp(s) => s.try_clone().map(PeerStream::Tcp),
+            PeerStream::Device(f) => Ok(PeerStream::Device(f.clone())),
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) {
+        // A device read cannot time out; its handshake waits for the peer's first bytes.
+        if let PeerStream::Tcp(s) = self {
+            let _ = s.set_read_timeout(t);
+        }
+    }
+
+    fn shutdown(&self) {
+        // A device stays open across peers: the next peer is read from the same file.
+        if let PeerStream::Tcp(s) = self {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Read for PeerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            PeerStream::Tcp(s) => s.read(buf),
+            PeerStream::Device(f) => (&**f).read(buf),
+        }
+    }
+}
+
+impl Write for PeerStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PeerStream::Tcp(s) => s.write(buf),
+            PeerStream::Device(f) => (&**f).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PeerStream::Tcp(s) => s.flush(),
+            PeerStream::Device(f) => (&**f).flush(),
+        }
+    }
+}
+
+/// Where a port's reader thread finds its next peer.
+enum PortTransport {
+    Tcp(TcpListener),
+    Device { path: PathBuf, file: Option<Arc<File>> },
+}
+
+impl PortTransport {
+    /// The next peer: a TCP connection, or the device once it is open. `None` when stopping.
+    fn accept(&mut self, board: &BoardShared) -> Option<PeerStream> {
+        loop {
+            if board.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            match self {
+                PortTransport::Tcp(l) => match l.accept() {
+                    Ok((s, _)) => {
+                        if board.stop.load(Ordering::Acquire) {
+                            return None;
+                        }
+                        let _ = s.set_nodelay(true);
+                        return Some(PeerStream::Tcp(s));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(50)),
+                },
+                PortTransport::Device { path, file } => {
+                    if file.is_none() {
+                        match std::fs::OpenOptions::new().read(true).write(true).open(&*path) {
+                            Ok(f) => *file = Some(Arc::new(f)),
+                            Err(_) => {
+                                thread::sleep(DEVICE_RETRY);
+                                continue;
+                            }
+                        }
+                    }
+                    if let Some(f) = file {
+                        return Some(PeerStream::Device(f.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_device(&self) -> bool {
+        matches!(self, PortTransport::Device { .. })
     }
 }
 
@@ -137,8 +259,8 @@ struct PortShared {
     /// Peer's reports are complete up to this sample (end of the last frame it answered).
     confirmed: AtomicU64,
     counters: Counters,
-    /// The socket the writer thread sends on, replaced per connection (socket threads only).
-    stream: Mutex<Option<TcpStream>>,
+    /// The stream the writer thread sends on, replaced per connection (socket threads only).
+    stream: Mutex<Option<PeerStream>>,
     generation: AtomicU64,
     writer: Mutex<Option<Thread>>,
 }
@@ -448,7 +570,8 @@ impl FxoLine for SimFxoLine {
 /// The simulated board: ports listening on loopback, their clock and line objects.
 pub struct SimBoard {
     ports: Vec<PortInfo>,
-    addrs: Vec<SocketAddr>,
+    /// Listening address per port (`None` for a character-device port).
+    addrs: Vec<Option<SocketAddr>>,
     shared: Vec<Arc<PortShared>>,
     board: Arc<BoardShared>,
     pcm: Option<SimPcm>,
@@ -482,8 +605,14 @@ impl SimBoard {
         };
         let mut channels = Vec::new();
         for (i, p) in cfg.ports.iter().enumerate() {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, p.tcp_port))?;
-            let addr = listener.local_addr()?;
+            let (transport, addr) = match cfg.devices.get(i).and_then(|d| d.clone()) {
+                Some(path) => (PortTransport::Device { path, file: None }, None),
+                None => {
+                    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, p.tcp_port))?;
+                    let addr = listener.local_addr()?;
+                    (PortTransport::Tcp(listener), Some(addr))
+                }
+            };
             let shared = Arc::new(PortShared {
                 index: i as u8,
                 kind: p.kind,
@@ -508,11 +637,16 @@ impl SimBoard {
                 *g = Some(writer_handle.clone());
             }
             let (s, b) = (shared.clone(), board.clone());
+            let on_device = transport.is_device();
             let reader = thread::Builder::new()
                 .name(format!("sim-port{i}-rx"))
-                .spawn(move || reader_thread(listener, s, b, up_p, ev_p))?;
+                .spawn(move || reader_thread(transport, s, b, up_p, ev_p))?;
             out.threads.push(writer);
-            out.threads.push(reader);
+            // A read on a character device cannot be interrupted: that reader is left to end
+            // with the process rather than joined.
+            if !on_device {
+                out.threads.push(reader);
+            }
 
             out.ports.push(PortInfo {
                 id: PortId(i as u8),
@@ -570,9 +704,9 @@ impl SimBoard {
         &self.ports
     }
 
-    /// The loopback address port `id` listens on.
+    /// The loopback address port `id` listens on (`None` for a character-device port).
     pub fn local_addr(&self, id: PortId) -> Option<SocketAddr> {
-        self.addrs.get(usize::from(id.0)).copied()
+        self.addrs.get(usize::from(id.0)).copied().flatten()
     }
 
     /// The board clock (once).
@@ -620,10 +754,12 @@ impl Drop for SimBoard {
             if let Ok(g) = s.stream.lock()
                 && let Some(st) = g.as_ref()
             {
-                let _ = st.shutdown(std::net::Shutdown::Both);
+                st.shutdown();
             }
             // Wakes the accept() of the port's reader thread.
-            let _ = TcpStream::connect_timeout(addr, Duration::from_millis(200));
+            if let Some(addr) = addr {
+                let _ = TcpStream::connect_timeout(addr, Duration::from_millis(200));
+            }
             s.wake_writer();
         }
         for t in self.threads.drain(..) {
@@ -641,7 +777,7 @@ fn expected_role(kind: PortKind) -> Role {
 
 /// Accepts one peer at a time and forwards what it sends to the media side.
 fn reader_thread(
-    listener: TcpListener,
+    mut transport: PortTransport,
     shared: Arc<PortShared>,
     board: Arc<BoardShared>,
     mut up: rtrb::Producer<(u64, Frame)>,
@@ -649,28 +785,27 @@ fn reader_thread(
 ) {
     let c = &shared.counters;
     loop {
-        let Ok((stream, _)) = listener.accept() else {
-            if board.stop.load(Ordering::Acquire) {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        if board.stop.load(Ordering::Acquire) {
+        let Some(stream) = transport.accept(&board) else {
             return;
-        }
-        let _ = stream.set_nodelay(true);
+        };
         let Ok(mut reader) = stream.try_clone().map(io::BufReader::new) else {
             continue;
         };
         // Handshake: the peer's HELLO within the timeout, then ours (or ERROR).
-        let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
         let refuse = |code, why: &str| {
-            let mut w = &stream;
-            let _ = write_message(&mut w, &Message::error(code, why));
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            if let Ok(mut w) = stream.try_clone() {
+                let _ = write_message(&mut w, &Message::error(code, why));
+                let _ = w.flush();
+            }
+            stream.shutdown();
         };
         match read_message(&mut reader) {
+            // A character device reads end-of-file while its host end has no peer attached.
+            Err(e) if transport.is_device() && e.kind() == io::ErrorKind::UnexpectedEof => {
+                thread::sleep(DEVICE_RETRY);
+                continue;
+            }
             Ok(Message::Hello(h)) if h.version != proto::VERSION => {
                 refuse(ErrorCode::Version, "unsupported protocol version");
                 continue;
@@ -680,7 +815,9 @@ fn reader_thread(
                 continue;
             }
             Ok(Message::Hello(_)) => {
-                let mut w = &stream;
+                let Ok(mut w) = stream.try_clone() else {
+                    continue;
+                };
                 let hello = Message::Hello(Hello::new(Role::Port, shared.kind, shared.index));
                 if write_message(&mut w, &hello).is_err() {
                     continue;
@@ -692,7 +829,7 @@ fn reader_thread(
                 continue;
             }
         }
-        let _ = stream.set_read_timeout(None);
+        stream.set_read_timeout(None);
         // Frames stamped before this connection are stale.
         shared
             .confirmed
@@ -756,7 +893,7 @@ fn reader_thread(
         }
         shared.generation.fetch_add(1, Ordering::AcqRel);
         let _ = events.push(PeerEvent::Gone);
-        let _ = stream.shutdown(std::net::Shutdown::Both);
+        stream.shutdown();
         shared.wake_writer();
         if board.stop.load(Ordering::Acquire) {
             return;
@@ -771,7 +908,7 @@ fn writer_thread(
     mut ctrl: rtrb::Consumer<Message>,
     mut down: rtrb::Consumer<(u64, Frame)>,
 ) {
-    let mut out: Option<BufWriter<TcpStream>> = None;
+    let mut out: Option<BufWriter<PeerStream>> = None;
     let mut generation = 0;
     let mut last_feed: Option<Message> = None;
     let mut last_ring: Option<Message> = None;
