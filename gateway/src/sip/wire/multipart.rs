@@ -257,12 +257,10 @@ pub fn emit(parts: &[OwnedPart], boundary: &str) -> Result<Vec<u8>, MultipartErr
     let finder = memmem::Finder::new(&delim);
     let mut out = Vec::new();
     for (idx, p) in parts.iter().enumerate() {
-        if finder.find(&p.body).is_some() || p.body.starts_with(&delim[2..]) {
-            return Err(MultipartError::BadBoundary);
-        }
         if !p.headers.iter().all(|(n, v)| emittable_header(n, v)) {
             return Err(MultipartError::BadPartHeader { part: idx });
         }
+        let start = out.len();
         out.extend_from_slice(&delim[2..]);
         out.extend_from_slice(b"\r\n");
         for (n, v) in &p.headers {
@@ -273,6 +271,11 @@ pub fn emit(parts: &[OwnedPart], boundary: &str) -> Result<Vec<u8>, MultipartErr
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&p.body);
+        // The delimiter must not occur in the part as written (headers or body), or a receiver
+        // would end the part there.
+        if finder.find(&out[start + 2..]).is_some() {
+            return Err(MultipartError::BadBoundary);
+        }
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(&delim[2..]);
