@@ -206,6 +206,49 @@ async fn sipp_uac_calls_us() {
     assert!(wait_exit(&mut peer).await, "sipp uac scenario failed");
 }
 
+#[tokio::test]
+async fn sipp_uac_with_100rel_pracks_our_reliable_ringing() {
+    if !tool("sipp") {
+        return;
+    }
+    let (h, mut ev, local) = start_ua(100).await;
+    let port = free_port();
+    let sf = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sip/uac_100rel.xml");
+    let mut peer = sipp(&[
+        "-sf",
+        sf,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-s",
+        "gw",
+        &local.to_string(),
+    ]);
+    let e = next_event(&mut ev, "incoming call", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await;
+    let UaEvent::Incoming { call, .. } = e else {
+        unreachable!()
+    };
+    h.with(|ua, now| ua.ring(now, call, 180, None, true)).unwrap();
+    next_event(&mut ev, "PRACK", |e| matches!(e, UaEvent::Prack { .. })).await;
+    h.with(|ua, now| ua.answer(now, call, Some(Body::sdp(SDP))))
+        .unwrap();
+    next_event(&mut ev, "BYE", |e| {
+        matches!(
+            e,
+            UaEvent::Terminated {
+                reason: EndReason::RemoteHangup,
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(wait_exit(&mut peer).await, "sipp 100rel scenario failed");
+}
+
 fn kamailio(port: u16) -> Peer {
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sip/kamailio.cfg");
     let dir = std::env::temp_dir().join(format!("kamailio-{port}"));
