@@ -29,6 +29,19 @@ impl UaHandle {
     }
 }
 
+impl UaHandle {
+    /// Resolves `host` (A/AAAA through the system resolver) and records the address for next
+    /// hops naming it; `port` is used when the URI gives none.
+    pub async fn resolve(&self, host: &str, port: u16) -> std::io::Result<std::net::SocketAddr> {
+        let addr = tokio::net::lookup_host((host, port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+        self.with(|ua, _| ua.set_host_addr(host, addr));
+        Ok(addr)
+    }
+}
+
 fn lock(m: &Mutex<UserAgent>) -> MutexGuard<'_, UserAgent> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
