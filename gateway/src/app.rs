@@ -180,6 +180,7 @@ pub fn initial_status(
                 ringing: false,
                 line_present: if kind == PortKind::Fxo { Some(false) } else { None },
                 last_event: String::new(),
+                call_state: "idle".into(),
             }
         })
         .collect();

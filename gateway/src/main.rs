@@ -145,7 +145,15 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(run(cfg, board, store)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Some(action)) => {
+            // Restart and reboot both start afresh; a board with a reboot path adds it here.
+            drop(rt);
+            println!("{action:?}: starting again");
+            let e = server::reexec();
+            eprintln!("gatewayd: cannot restart: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gatewayd: {e}");
             ExitCode::FAILURE
@@ -153,7 +161,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cfg: Config, board: BoardDef, store: ConfigStore) -> Result<(), app::StartError> {
+async fn run(
+    cfg: Config,
+    board: BoardDef,
+    store: ConfigStore,
+) -> Result<Option<server::PowerAction>, app::StartError> {
     let opened = app::open_board(&board)?;
     let listener = server::bind(cfg.web.listen)
         .await
@@ -199,17 +211,21 @@ async fn run(cfg: Config, board: BoardDef, store: ConfigStore) -> Result<(), app
     });
     let control = tokio::spawn(app::control_plane(opened.media, status.clone(), stop_rx.clone()));
     let mut web_stop = stop_rx.clone();
+    let (config_tx, _) = tokio::sync::watch::channel(Arc::new(cfg.clone()));
+    let web_state = WebState::new(status.clone(), config_tx, Some(store.clone()));
+    let power = web_state.power.clone();
     let web = tokio::spawn(server::serve(
         listener,
-        WebState {
-            status: status.clone(),
-        },
+        web_state,
         async move {
             let _ = web_stop.changed().await;
         },
     ));
 
-    shutdown_signal().await;
+    let action = tokio::select! {
+        _ = shutdown_signal() => None,
+        a = power.requested() => Some(a),
+    };
     println!("stopping");
     let _ = stop_tx.send(true);
     let _ = web.await;
@@ -221,7 +237,7 @@ async fn run(cfg: Config, board: BoardDef, store: ConfigStore) -> Result<(), app
     {
         eprintln!("gatewayd: media loop ended with: {e}");
     }
-    Ok(())
+    Ok(action)
 }
 
 async fn shutdown_signal() {

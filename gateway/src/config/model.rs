@@ -65,6 +65,10 @@ pub struct Security {
     pub admin_password_hash: String,
     /// Login attempts allowed per minute per client address.
     pub login_attempts_per_min: u32,
+    /// A web session ends after this many minutes without a request.
+    pub session_idle_min: u32,
+    /// Mark the session cookie `Secure` (set when the page is reached through an HTTPS proxy).
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +87,8 @@ pub struct Log {
     pub level: LogLevel,
     /// Log every SIP message sent and received.
     pub sip_trace: bool,
+    /// Lines kept in memory for the web page's log view.
+    pub ring_lines: u32,
 }
 
 /// How SIP signalling toward this account's peer carries PSTN information.
@@ -250,6 +256,8 @@ impl Default for Security {
         Security {
             admin_password_hash: String::new(),
             login_attempts_per_min: 5,
+            session_idle_min: 30,
+            secure_cookies: false,
         }
     }
 }
@@ -259,6 +267,7 @@ impl Default for Log {
         Log {
             level: LogLevel::Info,
             sip_trace: false,
+            ring_lines: 1000,
         }
     }
 }

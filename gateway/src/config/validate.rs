@@ -85,6 +85,32 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         c.err("network.t2_ms".into(), "T1 must be positive and T2 at least T1");
     }
 
+    if !cfg.nat.stun_server.is_empty() && !host_port_ok(&cfg.nat.stun_server) {
+        c.err(
+            "nat.stun_server".into(),
+            "must be host or host:port (e.g. stun.example.net:3478)",
+        );
+    }
+    if cfg.nat.keepalive_s != 0 && !(5..=3600).contains(&cfg.nat.keepalive_s) {
+        c.err("nat.keepalive_s".into(), "must be 0 (off) or between 5 and 3600 seconds");
+    }
+    let sec = &cfg.security;
+    if !sec.admin_password_hash.is_empty() && !sec.admin_password_hash.starts_with('$') {
+        c.err(
+            "security.admin_password_hash".into(),
+            "must be a PHC-format hash ($argon2id$...), never a plain password",
+        );
+    }
+    if !(1..=100).contains(&sec.login_attempts_per_min) {
+        c.err("security.login_attempts_per_min".into(), "must be between 1 and 100");
+    }
+    if !(1..=1440).contains(&sec.session_idle_min) {
+        c.err("security.session_idle_min".into(), "must be between 1 and 1440 minutes");
+    }
+    if !(10..=100_000).contains(&cfg.log.ring_lines) {
+        c.err("log.ring_lines".into(), "must be between 10 and 100000");
+    }
+
     let mut names = HashSet::new();
     for (i, a) in cfg.accounts.iter().enumerate() {
         let p = |k: &str| format!("account[{i}].{k}");
@@ -100,6 +126,21 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             if a.domain.is_empty() {
                 c.err(p("domain"), "must not be empty for an enabled account");
             }
+        }
+        for (key, v) in [
+            ("registrar", &a.registrar),
+            ("proxy", &a.proxy),
+            ("outbound_proxy", &a.outbound_proxy),
+        ] {
+            if !v.is_empty() && !host_port_ok(v) {
+                c.err(p(key), "must be host or host:port, without sip: or spaces");
+            }
+        }
+        if !a.domain.is_empty() && !host_port_ok(&a.domain) {
+            c.err(p("domain"), "must be a host name or address");
+        }
+        if a.user.contains(|ch: char| ch.is_whitespace() || ch == '@' || ch == ':') {
+            c.err(p("user"), "must not contain spaces, '@' or ':'");
         }
         if a.register && !(60..=86400).contains(&a.expires_s) {
             c.err(p("expires_s"), "must be between 60 and 86400 seconds");
@@ -145,6 +186,15 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
                 "must be on,off pairs in ms, e.g. \"2000,4000\" (at most 4 pairs)",
             );
         }
+        if !port.dial_plan.is_empty() && crate::call::dialplan::DialPlan::parse(&port.dial_plan).is_err() {
+            c.err(p("dial_plan"), "is not a valid dial plan (Cisco/Sipura syntax)");
+        }
+        if !(10..=600).contains(&port.ring_timeout_s) {
+            c.err(p("ring_timeout_s"), "must be between 10 and 600 seconds");
+        }
+        if port.disconnect.silence_s > 3600 {
+            c.err(p("disconnect.silence_s"), "must be at most 3600 seconds (0 disables)");
+        }
         if port.kind == PortKind::Fxo && !port.fxo_pin.bytes().all(|b| b.is_ascii_digit()) {
             c.err(p("fxo_pin"), "must be digits only");
         }
@@ -155,6 +205,27 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     } else {
         Err(ConfigErrors(c.0))
     }
+}
+
+/// `host` or `host:port`: letters, digits, '.', '-', '_' or an IPv6 literal in brackets.
+fn host_port_ok(s: &str) -> bool {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => return false,
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    host_ok && port_ok
 }
 
 /// Parses "on,off[,on,off...]" (ms) into pairs.

@@ -12,6 +12,10 @@ pub struct Status {
     pub version: &'static str,
     pub sip_address: String,
     pub ports: Vec<PortStatus>,
+    /// Registration state of each configured account.
+    pub accounts: Vec<AccountStatus>,
+    /// Calls in progress.
+    pub calls: Vec<CallStatus>,
     pub media_ticks: u64,
     pub media_overruns: u64,
     /// The latest line events, oldest first (at most [`Status::EVENT_HISTORY`]).
@@ -27,6 +31,106 @@ impl Status {
         }
         self.events.push_back(rec);
     }
+
+    /// Sets an account's registration state (creating its entry on first use).
+    pub fn set_registration(&mut self, account: &str, state: RegState, detail: impl Into<String>) {
+        let detail = detail.into();
+        match self.accounts.iter_mut().find(|a| a.name == account) {
+            Some(a) => {
+                a.state = state;
+                a.detail = detail;
+            }
+            None => self.accounts.push(AccountStatus {
+                name: account.to_string(),
+                state,
+                detail,
+            }),
+        }
+    }
+
+    /// Sets a port's call state as the page shows it ("idle", "dialing", "ringing", "talking" ...).
+    pub fn set_call_state(&mut self, port: u8, state: impl Into<String>) {
+        if let Some(p) = self.ports.iter_mut().find(|p| p.id == port) {
+            p.call_state = state.into();
+        }
+    }
+
+    /// Adds or replaces the call on `call.port`.
+    pub fn upsert_call(&mut self, call: CallStatus) {
+        match self.calls.iter_mut().find(|c| c.port == call.port) {
+            Some(c) => *c = call,
+            None => self.calls.push(call),
+        }
+    }
+
+    /// Removes the call on `port` (when it ends).
+    pub fn remove_call(&mut self, port: u8) {
+        self.calls.retain(|c| c.port != port);
+    }
+
+    /// Brings the per-port and per-account entries in line with a new configuration
+    /// (keeping the live state of ports and accounts that remain).
+    pub fn apply_config(&mut self, cfg: &crate::config::Config) {
+        for p in &mut self.ports {
+            if let Some(pc) = cfg.ports.iter().find(|c| c.id == p.id) {
+                p.country = pc.country.clone();
+                p.account = pc.account.clone();
+            }
+        }
+        self.accounts
+            .retain(|a| cfg.accounts.iter().any(|c| c.name == a.name));
+        for a in &cfg.accounts {
+            if !self.accounts.iter().any(|s| s.name == a.name) {
+                let state = if !a.enabled || !a.register {
+                    RegState::Disabled
+                } else {
+                    RegState::Unregistered
+                };
+                self.accounts.push(AccountStatus {
+                    name: a.name.clone(),
+                    state,
+                    detail: String::new(),
+                });
+            }
+        }
+    }
+}
+
+/// Registration state of an account as the page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegState {
+    /// Disabled, or registration switched off.
+    Disabled,
+    Unregistered,
+    Registering,
+    Registered,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountStatus {
+    pub name: String,
+    pub state: RegState,
+    /// E.g. "expires in 3580 s via 127.0.0.1:5060" or the failure reason ("403 Forbidden").
+    pub detail: String,
+}
+
+/// One call in progress with its media figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallStatus {
+    pub port: u8,
+    /// "in" or "out".
+    pub direction: &'static str,
+    /// The other party (number or SIP URI).
+    pub remote: String,
+    pub codec: String,
+    /// Seconds since answer (0 while not answered).
+    pub duration_s: u64,
+    pub rtp_sent: u64,
+    pub rtp_received: u64,
+    pub rtp_lost: u64,
+    pub jitter_ms: f32,
 }
 
 /// One line event as the page lists it.
@@ -51,4 +155,6 @@ pub struct PortStatus {
     /// FXO only: whether the exchange line is present.
     pub line_present: Option<bool>,
     pub last_event: String,
+    /// Call control's state of the port ("idle" when none is published).
+    pub call_state: String,
 }
