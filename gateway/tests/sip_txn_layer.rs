@@ -304,6 +304,31 @@ fn rfc2543_fallback_matching() {
 }
 
 #[test]
+fn server_transaction_limit() {
+    let t0 = Instant::now();
+    let mut l = Layer::new(TimerConfig::default());
+    l.set_max_server_transactions(1);
+    let inv = request("INVITE", Some(B1), "a.example", 1);
+    l.receive(t0, &inv.info, inv.clone(), "src", false);
+    assert_eq!(labels(&events(&mut l)), vec!["req INVITE"]);
+    // Retransmissions still match; a new request is refused; CANCEL is never refused.
+    l.receive(t0, &inv.info, inv.clone(), "src", false);
+    assert_eq!(labels(&events(&mut l)), vec!["tx 100 -> src"]);
+    let other = request("OPTIONS", Some("z9hG4bK-2"), "a.example", 2);
+    l.receive(t0, &other.info, other.clone(), "src", false);
+    assert!(events(&mut l).is_empty());
+    assert_eq!(l.stats().overloaded, 1);
+    assert_eq!(
+        l.poll_refused().map(|(m, d)| (m.label, d)),
+        Some(("OPTIONS".to_string(), "src"))
+    );
+    assert_eq!(l.poll_refused(), None);
+    let cancel = request("CANCEL", Some(B1), "a.example", 1);
+    l.receive(t0, &cancel.info, cancel.clone(), "src", false);
+    assert_eq!(labels(&events(&mut l)), vec!["req CANCEL (cancels)"]);
+}
+
+#[test]
 fn layer_timers_and_trying() {
     let t0 = Instant::now();
     let mut l = Layer::new(TimerConfig::default());

@@ -105,6 +105,8 @@ pub struct LayerStats {
     pub retransmissions_absorbed: u64,
     /// Responses matching no transaction (other than 2xx to INVITE): discarded per 17.1.3.
     pub stray_responses_dropped: u64,
+    /// New requests refused because of the server transaction limit.
+    pub overloaded: u64,
 }
 
 #[derive(Debug)]
@@ -152,6 +154,8 @@ pub struct TransactionLayer<M, D> {
     scratch: Vec<TxnAction<M>>,
     events: VecDeque<TxnEvent<M, D>>,
     stats: LayerStats,
+    max_servers: usize,
+    refused: VecDeque<(M, D)>,
 }
 
 impl<M: TxnMessage, D: Clone> TransactionLayer<M, D> {
@@ -167,7 +171,23 @@ impl<M: TxnMessage, D: Clone> TransactionLayer<M, D> {
             scratch: Vec::with_capacity(8),
             events: VecDeque::with_capacity(16),
             stats: LayerStats::default(),
+            max_servers: usize::MAX,
+            refused: VecDeque::new(),
         }
+    }
+
+    /// Caps the number of live server transactions (each lives up to 64*T1 after its final
+    /// response, so a request flood would otherwise grow memory without bound). New requests
+    /// beyond it (ACK and CANCEL excepted) get no transaction and are queued for
+    /// [`TransactionLayer::poll_refused`].
+    pub fn set_max_server_transactions(&mut self, max: usize) {
+        self.max_servers = max;
+    }
+
+    /// Next request refused by the server transaction limit, with its response destination:
+    /// the core answers it statelessly (503 with Retry-After) or drops it. At most 64 are kept.
+    pub fn poll_refused(&mut self) -> Option<(M, D)> {
+        self.refused.pop_front()
     }
 
     pub fn config(&self) -> &TimerConfig {
@@ -310,6 +330,13 @@ impl<M: TxnMessage, D: Clone> TransactionLayer<M, D> {
             // Same RFC 2543 key but a different To tag: a distinct request that cannot get its
             // own transaction key; treat it as a retransmission of nothing and drop it.
             self.stats.retransmissions_absorbed += 1;
+            return;
+        }
+        if self.servers.len() >= self.max_servers && *method != TxnMethod::Cancel {
+            self.stats.overloaded += 1;
+            if self.refused.len() < 64 {
+                self.refused.push_back((msg, source));
+            }
             return;
         }
         let cancels = info
