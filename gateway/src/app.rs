@@ -191,18 +191,47 @@ pub fn initial_status(
     }
 }
 
-/// Drains the media loop's events into the status, every tick, until `stop` fires.
+/// The call control of the configured ports; `None` (the reason printed) when the
+/// configuration cannot drive them.
+pub fn call_control(cfg: &crate::config::Config) -> Option<crate::call::control::CallControl> {
+    match crate::call::control::CallControl::from_config(cfg) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("gatewayd: call control disabled: {e}");
+            None
+        }
+    }
+}
+
+/// Runs call control over the media loop's events and drains them into the status, every
+/// tick, until `stop` fires.
 pub async fn control_plane(
     mut media: MediaHandle,
     status: Arc<Mutex<Status>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    mut calls: Option<crate::call::control::CallControl>,
 ) -> MediaHandle {
+    use crate::call::{PortAction, SipEvent};
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
+        }
+        if let Some(cc) = calls.as_mut() {
+            let now = cc.drive(&mut media, |ev| {
+                if let MediaEvent::Line(ev) = ev {
+                    eprintln!("port {}: {:?}", ev.port, ev.kind);
+                    record_event(&status, ev);
+                }
+            });
+            // Without a SIP user agent attached, calls beyond the local ports fail (reorder).
+            while let Some(req) = cc.take_sip() {
+                if let PortAction::Invite { leg, .. } = req.action {
+                    cc.sip_event(req.port, SipEvent::Failed { leg, status: 503 }, now);
+                }
+            }
         }
         while let Ok(ev) = media.events.pop() {
             if let MediaEvent::Line(ev) = ev {

@@ -209,7 +209,13 @@ async fn run(
         let ticks = move || stats.ticks.load(std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(gateway::watchdog::run(w, ticks, stop_rx.clone()))
     });
-    let control = tokio::spawn(app::control_plane(opened.media, status.clone(), stop_rx.clone()));
+    let calls = app::call_control(&cfg);
+    let control = tokio::spawn(app::control_plane(
+        opened.media,
+        status.clone(),
+        stop_rx.clone(),
+        calls,
+    ));
     let mut web_stop = stop_rx.clone();
     let (config_tx, _) = tokio::sync::watch::channel(Arc::new(cfg.clone()));
     let web_state = WebState::new(status.clone(), config_tx, Some(store.clone()));
