@@ -3,6 +3,7 @@
 //! CI is set and a tool is missing the test fails; otherwise it is skipped with a message.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -48,12 +49,29 @@ struct Peer(Child);
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        // Each peer runs in its own process group (Kamailio forks workers): end the group.
+        let group = format!("-{}", self.0.id());
         let _ = Command::new("kill")
-            .arg(self.0.id().to_string())
+            .args(["-TERM", "--", &group])
             .stderr(Stdio::null())
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
+        for _ in 0..50 {
+            let alive = Command::new("kill")
+                .args(["-0", "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !alive {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -70,6 +88,7 @@ fn sipp(args: &[&str]) -> Peer {
             "-trace_err",
         ])
         .current_dir(std::env::temp_dir())
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -269,6 +288,7 @@ fn kamailio(port: u16) -> Peer {
         ])
         .arg(&dir)
         .args(["-l", &format!("udp:127.0.0.1:{port}")])
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
