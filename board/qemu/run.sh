@@ -60,10 +60,13 @@ $(printf '%s\n' "${attach[@]}")
 MSG
 
 t0=$(date +%s.%N)
-# Readiness: the web page answering through the forwarded port.
+# Readiness: the web page answering through the forwarded port (QEMU accepts the host side
+# of a forwarded connection before the guest listens: a write may then hit a closed socket).
 (
+  trap '' PIPE
+  set +e
   for _ in $(seq 1 600); do
-    if exec 3<>"/dev/tcp/127.0.0.1/$WEB_PORT" 2>/dev/null; then
+    if { exec 3<>"/dev/tcp/127.0.0.1/$WEB_PORT"; } 2>/dev/null; then
       printf 'GET /api/status HTTP/1.0\r\nHost: gw\r\n\r\n' >&3
       if timeout 2 head -c 12 <&3 2>/dev/null | grep -q 'HTTP/1.. 200'; then
         exec 3>&-
