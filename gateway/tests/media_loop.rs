@@ -270,9 +270,9 @@ fn pcma_to_gsm_transcoding_bridge() {
     }
     let (e, _) = envelope_correlation(&sp[..n - 4000], &b.heard, 2400);
     let (e2, _) = envelope_correlation(&sp[n..2 * n - 4000], &a.heard, 2400);
-    let (c2, _) = best_correlation(&sp[n..2 * n - 4000], &a.heard, 2400);
+    let c2 = segment_correlation(&sp[n..2 * n - 4000], &a.heard, 2400);
     eprintln!("PCMA->GSM envelope {e:.3}; GSM->PCMA envelope {e2:.3} waveform {c2:.3}");
-    assert!(e > 0.9 && e2 > 0.9 && c2 > 0.5);
+    assert!(e > 0.9 && e2 > 0.9 && c2 > 0.8, "{e} {e2} {c2}");
     assert!(b.audio_packets > 50 && a.audio_packets > 100);
 }
 
@@ -434,4 +434,30 @@ fn bad_commands_are_reported() {
             .any(|e| matches!(e, MediaEvent::Stream(s) if s.stream == StreamId(1)
         && s.kind == StreamEventKind::Error(gateway::media::StreamError::NotRunning)))
     );
+}
+
+#[test]
+fn symmetric_rtp_latches_to_the_source() {
+    // The SDP address is wrong (a NAT in between): packets must follow where the peer sends from.
+    let ticks = 100;
+    let mut rig = Rig::new(vec![speech()], false, ticks, 0.0);
+    let mut peer = RtpPeer::new(VoiceCodec::Pcma, 20);
+    let cmd = peer.start_command(StreamId(1), |c| {
+        c.remote_rtp = Some("127.0.0.1:9".parse().unwrap());
+        c.symmetric = true;
+    });
+    if let MediaCommand::StartStream { sockets, .. } = &cmd {
+        peer.to = Some(sockets.rtp.local_addr().unwrap());
+    }
+    rig.cmd(cmd);
+    rig.cmd(MediaCommand::Connect {
+        a: Endpoint::Port(0),
+        b: Endpoint::Stream(StreamId(1)),
+    });
+    for t in 0..ticks {
+        rig.step();
+        peer.receive(t as u32 * 80);
+        peer.push_audio(&[0; FRAME_SAMPLES]);
+    }
+    assert!(peer.audio_packets > 40, "latched: {}", peer.audio_packets);
 }

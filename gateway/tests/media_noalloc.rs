@@ -248,6 +248,10 @@ fn ten_thousand_busy_ticks_without_allocation() {
             st.jitter.load(Ordering::Relaxed)
         );
         assert!(sent > 1500 && recv > 1500, "stream {i} flowed");
+        assert!(
+            st.rtcp_sent.load(Ordering::Relaxed) >= 5,
+            "stream {i} sent RTCP reports"
+        );
     }
     eprintln!(
         "{} ticks after warm-up: {allocs} allocations, {frees} frees, {switches} voluntary switches, {events} events, max tick {} us",

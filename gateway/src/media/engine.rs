@@ -26,6 +26,9 @@ use super::mixer::mix_into;
 use super::rt;
 use super::stream::{MAX_DATAGRAM, Stream, StreamEvents};
 
+/// RTCP sockets are read every this many ticks (staggered over the streams).
+const RTCP_POLL_TICKS: u64 = 5;
+
 /// A port's line, as the board provides it.
 pub enum PortLines {
     Fxs {
@@ -359,7 +362,7 @@ impl MediaEngine {
                     self.stream_event(stream, StreamEventKind::Error(StreamError::NoSuchSlot));
                     return;
                 };
-                match slot.start(sockets, config, std_now, clock, seed) {
+                match slot.start(sockets, config, std_now, clock, seed, stream.0 as usize) {
                     Ok(()) => {
                         if let Some(st) = self.stats.stream(stream) {
                             st.clear();
@@ -666,7 +669,9 @@ impl MediaEngine {
             }
             let mut evs = StreamEvents::new();
             let stats = &self.stats.streams[i];
-            self.streams[i].receive(std_now, samples_now, &mut self.buf, stats, &mut evs);
+            let tick = self.sample_clock / hal::FRAME_SAMPLES as u64;
+            let poll_rtcp = (tick + i as u64).is_multiple_of(RTCP_POLL_TICKS);
+            self.streams[i].receive(std_now, samples_now, &mut self.buf, poll_rtcp, stats, &mut evs);
             for k in evs {
                 self.stream_event(StreamId(i as u16), k);
             }
@@ -865,7 +870,7 @@ mod tests {
             assert!(ticks < 10_000);
         }
         assert_eq!(breaks, 12);
-        // 12 pulses of 100 ms (the last make of each digit is the interdigit pause).
-        assert_eq!(ticks * 10, 12 * 60 + 10 * 40 + 2 * 700 - 2 * 40 + 10);
+        // Breaks, the makes between pulses, one interdigit pause per digit, the final step.
+        assert_eq!(ticks * 10, 12 * 60 + 10 * 40 + 2 * 700 + 10);
     }
 }

@@ -257,6 +257,7 @@ impl Stream {
         now: StdInstant,
         media_clock: u32,
         seed: u64,
+        phase: usize,
     ) -> Result<(), (StreamError, StreamSockets, Box<StreamConfig>)> {
         if self.running {
             return Err((StreamError::Busy, sockets, cfg));
@@ -290,10 +291,20 @@ impl Stream {
         session.set_remote(cfg.remote_rtp, cfg.remote_rtcp);
         self.session = Some(session);
         self.set_codec(&cfg);
+        // Spread the packet ticks of streams over the packet time, so that a loop full of
+        // 20 ms streams does not encode and decode everything on every other tick: the first
+        // packet starts with `phase` frames of silence and playout with as many.
+        let phase = phase % (self.ptime_samples / FRAME_SAMPLES).max(1);
+        self.pack_len = phase * FRAME_SAMPLES;
+        self.pack[..self.pack_len].fill(0);
+        let tail = self.fifo.tail(phase * FRAME_SAMPLES);
+        let k = tail.len();
+        tail.fill(0);
+        self.fifo.commit(k);
         self.events_rx.reset();
         self.regen = None;
         self.in_cn = false;
-        self.packet_start = media_clock;
+        self.packet_start = media_clock.wrapping_sub((phase * FRAME_SAMPLES) as u32);
         self.marker_next = true;
         self.digits.clear();
         self.digit_play = DigitPlay::Idle;
@@ -403,12 +414,14 @@ impl Stream {
         off.wrapping_add(clock)
     }
 
-    /// Reads every waiting datagram (bounded) from both sockets.
+    /// Reads every waiting datagram (bounded) from the RTP socket, and from the RTCP socket
+    /// when `poll_rtcp`.
     pub fn receive(
         &mut self,
         now: StdInstant,
         samples_now: u32,
         buf: &mut [u8; MAX_DATAGRAM],
+        poll_rtcp: bool,
         stats: &StreamStats,
         events: &mut StreamEvents,
     ) {
@@ -488,7 +501,10 @@ impl Stream {
         if let Some(n) = self.events_rx.on_timeout(samples_now, EVENT_TIMEOUT) {
             Self::notice(&mut self.regen, n, events);
         }
-        for _ in 0..MAX_READS_PER_TICK {
+        // RTCP comes every few seconds: its socket is read every few ticks, which saves a
+        // system call per stream per tick.
+        let rtcp_reads = if poll_rtcp { MAX_READS_PER_TICK } else { 0 };
+        for _ in 0..rtcp_reads {
             let (n, from) = match sockets.rtcp.recv_from(buf) {
                 Ok(r) => r,
                 Err(_) => break,
