@@ -92,7 +92,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         );
     }
     if cfg.nat.keepalive_s != 0 && !(5..=3600).contains(&cfg.nat.keepalive_s) {
-        c.err("nat.keepalive_s".into(), "must be 0 (off) or between 5 and 3600 seconds");
+        c.err(
+            "nat.keepalive_s".into(),
+            "must be 0 (off) or between 5 and 3600 seconds",
+        );
     }
     let sec = &cfg.security;
     if !sec.admin_password_hash.is_empty() && !sec.admin_password_hash.starts_with('$') {
@@ -102,10 +105,16 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         );
     }
     if !(1..=100).contains(&sec.login_attempts_per_min) {
-        c.err("security.login_attempts_per_min".into(), "must be between 1 and 100");
+        c.err(
+            "security.login_attempts_per_min".into(),
+            "must be between 1 and 100",
+        );
     }
     if !(1..=1440).contains(&sec.session_idle_min) {
-        c.err("security.session_idle_min".into(), "must be between 1 and 1440 minutes");
+        c.err(
+            "security.session_idle_min".into(),
+            "must be between 1 and 1440 minutes",
+        );
     }
     if !(10..=100_000).contains(&cfg.log.ring_lines) {
         c.err("log.ring_lines".into(), "must be between 10 and 100000");
@@ -139,7 +148,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         if !a.domain.is_empty() && !host_port_ok(&a.domain) {
             c.err(p("domain"), "must be a host name or address");
         }
-        if a.user.contains(|ch: char| ch.is_whitespace() || ch == '@' || ch == ':') {
+        if a.user
+            .contains(|ch: char| ch.is_whitespace() || ch == '@' || ch == ':')
+        {
             c.err(p("user"), "must not contain spaces, '@' or ':'");
         }
         if a.register && !(60..=86400).contains(&a.expires_s) {
@@ -193,7 +204,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             c.err(p("ring_timeout_s"), "must be between 10 and 600 seconds");
         }
         if port.disconnect.silence_s > 3600 {
-            c.err(p("disconnect.silence_s"), "must be at most 3600 seconds (0 disables)");
+            c.err(
+                p("disconnect.silence_s"),
+                "must be at most 3600 seconds (0 disables)",
+            );
         }
         if port.kind == PortKind::Fxo && !port.fxo_pin.bytes().all(|b| b.is_ascii_digit()) {
             c.err(p("fxo_pin"), "must be digits only");

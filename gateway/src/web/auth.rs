@@ -47,11 +47,7 @@ pub fn random_token() -> String {
 
 /// Compares two secrets in time independent of where they differ.
 pub fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Debug, Clone)]
@@ -163,14 +159,23 @@ mod tests {
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
         let other: IpAddr = "127.0.0.3".parse().unwrap();
         for i in 0..3 {
-            assert_eq!(a.check_rate(ip, 3, t0 + Duration::from_secs(i)), RateCheck::Allowed);
+            assert_eq!(
+                a.check_rate(ip, 3, t0 + Duration::from_secs(i)),
+                RateCheck::Allowed
+            );
         }
         assert!(matches!(
             a.check_rate(ip, 3, t0 + Duration::from_secs(10)),
             RateCheck::Limited(d) if d == Duration::from_secs(50)
         ));
-        assert_eq!(a.check_rate(other, 3, t0 + Duration::from_secs(10)), RateCheck::Allowed);
-        assert_eq!(a.check_rate(ip, 3, t0 + Duration::from_secs(60)), RateCheck::Allowed);
+        assert_eq!(
+            a.check_rate(other, 3, t0 + Duration::from_secs(10)),
+            RateCheck::Allowed
+        );
+        assert_eq!(
+            a.check_rate(ip, 3, t0 + Duration::from_secs(60)),
+            RateCheck::Allowed
+        );
     }
 
     #[test]

@@ -166,7 +166,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if api {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -319,7 +322,10 @@ fn logged_in(s: &WebState, cfg: &Config) -> Response {
 async fn hash_blocking(pw: String) -> Result<String, Response> {
     match tokio::task::spawn_blocking(move || auth::hash_password(&pw)).await {
         Ok(Ok(h)) => Ok(h),
-        _ => Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password")),
+        _ => Err(api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot hash the password",
+        )),
     }
 }
 
@@ -398,10 +404,8 @@ async fn logout(State(s): State<WebState>, headers: HeaderMap) -> Response {
         a.close(&t);
     }
     let mut resp = axum::Json(json!({})).into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        cookie_header(&s.current(), "", Some(0)),
-    );
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, cookie_header(&s.current(), "", Some(0)));
     resp
 }
 
@@ -606,7 +610,9 @@ pub async fn serve(
 pub fn reexec() -> std::io::Error {
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
-    let exe = std::env::current_exe().ok().or_else(|| args.next().map(Into::into));
+    let exe = std::env::current_exe()
+        .ok()
+        .or_else(|| args.next().map(Into::into));
     let Some(exe) = exe else {
         return std::io::Error::other("cannot find the executable");
     };
