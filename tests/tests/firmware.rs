@@ -236,6 +236,12 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
         g.status().and_then(|s| port_off_hook(&s, 0)).filter(|&o| o)
     })
     .expect("the guest's gatewayd sees the phone go off-hook");
+    // Memory with a line active (the phone off-hook: dial tone generated, audio flowing).
+    let rss_active = g.query(
+        "RSSA",
+        "grep VmRSS /proc/$(cat /run/gatewayd.pid)/status | tr -s ' ' | cut -d' ' -f2",
+    );
+    eprintln!("MEASURE gatewayd RSS with a phone off-hook in the guest: {rss_active} kB");
     tx.send(&Message::Hook {
         at: 0,
         hook: Hook::OnHook,
