@@ -220,3 +220,101 @@ mod tests {
         assert_eq!(distinctive_ring(""), None);
     }
 }
+
+/// The [`SipEvent::Incoming`] for an INVITE the user agent received, as leg `leg`.
+pub fn incoming_event(leg: super::LegId, invite: &crate::sip::wire::Message) -> super::SipEvent {
+    let caller = caller_from_headers(
+        invite.header("P-Asserted-Identity"),
+        invite.header("From").unwrap_or(""),
+        invite.header("Privacy"),
+    );
+    let called = invite
+        .request_uri()
+        .map(|u| uri_number(&u.to_string()))
+        .unwrap_or_default();
+    super::SipEvent::Incoming {
+        leg,
+        caller,
+        called,
+        distinctive_ring: invite.header("Alert-Info").and_then(distinctive_ring),
+    }
+}
+
+/// The [`SipEvent::Progress`] for a provisional response to our INVITE: early media when it
+/// carries an SDP body.
+pub fn progress_event(
+    leg: super::LegId,
+    status: u16,
+    response: &crate::sip::wire::Message,
+) -> super::SipEvent {
+    let sdp = !response.body.is_empty()
+        && response
+            .header("Content-Type")
+            .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("application/sdp"));
+    super::SipEvent::Progress {
+        leg,
+        status,
+        early_media: sdp,
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+    use crate::call::{LegId, SipEvent};
+    use crate::sip::wire::{Message, Method, Uri};
+
+    fn invite() -> Message {
+        let uri: Uri<String> = Uri::parse("sip:5550100@gw.example").expect("uri").to_owned_uri();
+        let mut m = Message::request(Method::Invite, uri);
+        m.push_named("From", "\"Dave\" <sip:+15557654321@example.com>;tag=a1");
+        m.push_named("Alert-Info", "<http://127.0.0.1/Bellcore-dr3>");
+        m
+    }
+
+    #[test]
+    fn incoming_from_an_invite() {
+        let ev = incoming_event(LegId(4), &invite());
+        assert_eq!(
+            ev,
+            SipEvent::Incoming {
+                leg: LegId(4),
+                caller: CallerInfo {
+                    number: "+15557654321".into(),
+                    name: "Dave".into(),
+                    private: false
+                },
+                called: "5550100".into(),
+                distinctive_ring: Some(3),
+            }
+        );
+        let mut m = invite();
+        m.push_named("Privacy", "id");
+        let SipEvent::Incoming { caller, .. } = incoming_event(LegId(4), &m) else {
+            panic!()
+        };
+        assert!(caller.private);
+    }
+
+    #[test]
+    fn progress_with_and_without_sdp() {
+        let mut r = Message::response(183);
+        assert_eq!(
+            progress_event(LegId(1), 183, &r),
+            SipEvent::Progress {
+                leg: LegId(1),
+                status: 183,
+                early_media: false
+            }
+        );
+        r.set_body("application/sdp", b"v=0\r\n".to_vec());
+        assert_eq!(
+            progress_event(LegId(1), 183, &r),
+            SipEvent::Progress {
+                leg: LegId(1),
+                status: 183,
+                early_media: true
+            }
+        );
+    }
+}
