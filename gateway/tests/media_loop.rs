@@ -260,14 +260,28 @@ fn pcma_to_gsm_transcoding_bridge() {
         a: Endpoint::Stream(StreamId(0)),
         b: Endpoint::Stream(StreamId(1)),
     });
+    let mut relay: Vec<(usize, Vec<u8>)> = Vec::new();
     for t in 0..ticks {
         rig.step();
         a.receive(t as u32 * 80);
         b.receive(t as u32 * 80);
         let i = (t * FRAME_SAMPLES) % n;
+        if t == 200 || t == 240 {
+            // RFC 4733 from A (each packet twice, 20 ms apart) is relayed to B as events.
+            let d = if t == 200 { '3' } else { '#' };
+            for (k, p) in a.send_digit_packets(d, 5).into_iter().enumerate() {
+                relay.push((t + 2 * k.min(4), p));
+            }
+        }
+        let to = a.to.unwrap();
+        for (_, p) in relay.iter().filter(|(w, _)| *w == t) {
+            a.sock.send_to(p, to).unwrap();
+            a.sock.send_to(p, to).unwrap();
+        }
         a.push_audio(&sp[i..i + FRAME_SAMPLES]);
         b.push_audio(&sp[n + i..n + i + FRAME_SAMPLES]);
     }
+    assert_eq!(b.digits, "3#", "digits relayed across the bridge");
     let (e, _) = envelope_correlation(&sp[..n - 4000], &b.heard, 2400);
     let (e2, _) = envelope_correlation(&sp[n..2 * n - 4000], &a.heard, 2400);
     let c2 = segment_correlation(&sp[n..2 * n - 4000], &a.heard, 2400);

@@ -673,6 +673,21 @@ impl MediaEngine {
             let poll_rtcp = (tick + i as u64).is_multiple_of(RTCP_POLL_TICKS);
             self.streams[i].receive(std_now, samples_now, &mut self.buf, poll_rtcp, stats, &mut evs);
             for k in evs {
+                // Digits received as RFC 4733 are relayed as events to bridged streams.
+                let edge = match k {
+                    StreamEventKind::DigitBegin { digit } => Some((digit, true)),
+                    StreamEventKind::DigitEnd { digit, .. } => Some((digit, false)),
+                    _ => None,
+                };
+                if let Some((digit, start)) = edge {
+                    for peer in self.links.peers(Endpoint::Stream(StreamId(i as u16))) {
+                        if let Endpoint::Stream(o) = peer
+                            && let Some(st) = self.streams.get_mut(o.0 as usize)
+                        {
+                            st.line_digit(digit, start);
+                        }
+                    }
+                }
                 self.stream_event(StreamId(i as u16), k);
             }
         }
@@ -734,8 +749,10 @@ impl MediaEngine {
                         }
                     }
                     Endpoint::Stream(o) => {
+                        // A regenerated digit is relayed as events, not in the audio.
                         if let Some(other) = self.streams.get(o.0 as usize)
                             && other.is_running()
+                            && !(mutes && other.regen.is_some())
                         {
                             mix_into(&mut self.scratch[..], &other.down);
                         }

@@ -391,7 +391,8 @@ impl Stream {
         true
     }
 
-    /// A digit heard on a linked line began or ended (RFC 4733 transport only).
+    /// A digit heard on a linked line, or received as RFC 4733 on a bridged stream, began or
+    /// ended (sent as RFC 4733 when this stream's transport is `Rfc4733`).
     pub fn line_digit(&mut self, digit: char, start: bool) {
         let Some(cfg) = self.cfg.as_ref() else { return };
         if cfg.dtmf != DtmfTransport::Rfc4733 || cfg.telephone_event_pt.is_none() || !cfg.direction.sends() {
