@@ -10,6 +10,7 @@ use std::fmt;
 
 use super::isup::Variant;
 use crate::sip::wire::multipart::{self, MultipartError, OwnedPart};
+use crate::sip::wire::{HeaderName, Message as SipMessage, SipMsg};
 
 /// Media types we take, for the Accept header of a 415 (RFC 3261 21.4.13).
 pub const ACCEPT: &str = "application/sdp, application/isup, multipart/mixed";
@@ -316,4 +317,32 @@ pub fn build_body(
             })
         }
     }
+}
+
+/// [`parse_body`] over a received SIP message's Content-Type, Content-Disposition and body.
+pub fn parse_message<'a>(msg: &SipMsg<'a>, fallback: Variant) -> Result<TrunkBody<'a>, BodyError> {
+    let body = msg.body();
+    let ct = msg
+        .header_by(HeaderName::ContentType)
+        .unwrap_or("application/sdp");
+    parse_body(ct, msg.header_by(HeaderName::ContentDisposition), body, fallback)
+}
+
+/// The answer to a request whose body failed [`parse_message`]: 415 with Accept (RFC 3261
+/// 21.4.13, RFC 3204 section 4) or 400 for broken multipart framing.
+pub fn reject_response(request: &SipMsg<'_>, err: &BodyError, to_tag: Option<&str>) -> SipMessage {
+    let mut r = request.make_response(err.status(), to_tag);
+    if err.status() == 415 {
+        r.push(HeaderName::Accept, ACCEPT);
+    }
+    r
+}
+
+/// Puts `body` into an outgoing SIP message (Content-Type, and Content-Disposition for a lone
+/// ISUP body).
+pub fn attach(msg: &mut SipMessage, body: OutgoingBody) {
+    if let Some(d) = &body.content_disposition {
+        msg.set(HeaderName::ContentDisposition, d);
+    }
+    msg.set_body(body.content_type, body.body);
 }
