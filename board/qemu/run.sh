@@ -67,7 +67,7 @@ t0=$(date +%s.%N)
   set +e
   for _ in $(seq 1 600); do
     if { exec 3<>"/dev/tcp/127.0.0.1/$WEB_PORT"; } 2>/dev/null; then
-      printf 'GET /api/status HTTP/1.0\r\nHost: gw\r\n\r\n' >&3
+      printf 'GET /api/session HTTP/1.0\r\nHost: gw\r\n\r\n' >&3
       if timeout 2 head -c 12 <&3 2>/dev/null | grep -q 'HTTP/1.. 200'; then
         exec 3>&-
         printf '\r\nqemu: gatewayd ready (web page answering) %.1f s after launch\r\n' \

@@ -1,11 +1,13 @@
 //! The aarch64 firmware image end to end, booted in QEMU (TCG):
 //! builds the image (`board/image/build.sh`, which installs the cross toolchain, QEMU, the
 //! Debian arm64 kernel and busybox as needed), boots it with `board/qemu/run.sh`, then checks
-//! - the status page through the forwarded web port;
+//! - the web page through the forwarded port: the first visit sets the administrator password,
+//!   then the status page is read logged in (after each restart and reboot: logged in again);
 //! - a virtual phone on the guest's FXS port (virtio-serial, host socket) reaching gatewayd;
 //! - gatewayd's memory in the guest;
 //! - killing gatewayd: the supervisor restarts it and the page answers again;
-//! - a configuration change surviving a reboot (the configuration partition);
+//! - configuration surviving a reboot (the configuration partition): the password set on the
+//!   page and a change made to the file;
 //! - a hung gatewayd (stopped, so the watchdog is no longer fed) resetting the board;
 //! - a clean power-off.
 //!
@@ -61,6 +63,8 @@ struct Guest {
     lines: Arc<Mutex<Vec<String>>>,
     web: SocketAddr,
     launched: Instant,
+    /// The web page's session cookie (`gw_session=...`).
+    cookie: String,
 }
 
 impl Guest {
@@ -97,6 +101,7 @@ impl Guest {
             lines,
             web: SocketAddr::from((Ipv4Addr::LOCALHOST, web_port)),
             launched: Instant::now(),
+            cookie: String::new(),
         }
     }
 
@@ -139,10 +144,48 @@ impl Guest {
             .unwrap_or_default()
     }
 
+    /// POSTs JSON to the web page; returns the status code, the session cookie set (if any)
+    /// and the body.
+    fn post(&self, path: &str, body: &str) -> Option<(u16, Option<String>, String)> {
+        let mut s = std::net::TcpStream::connect_timeout(&self.web, Duration::from_secs(5)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let code = head.split_whitespace().nth(1)?.parse().ok()?;
+        let cookie = head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("set-cookie")
+                .then(|| v.trim().split(';').next().unwrap_or_default().to_string())
+        });
+        Some((code, cookie, body.to_string()))
+    }
+
+    /// Logs in with `password` (waiting for the page to answer); keeps the session cookie.
+    fn login(&mut self, password: &str) {
+        let body = format!("{{\"password\":\"{password}\"}}");
+        let (code, cookie, text) = wait_until(Duration::from_secs(120), || {
+            self.post("/api/login", &body).filter(|(c, _, _)| *c != 0)
+        })
+        .expect("the login answers through the forwarded port");
+        assert_eq!(code, 200, "login: {text}");
+        self.cookie = cookie.expect("a session cookie");
+    }
+
     fn status(&self) -> Option<serde_json::Value> {
         let (code, body) = http_request(
             self.web,
-            "GET /api/status HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n",
+            &format!(
+                "GET /api/status HTTP/1.1\r\nHost: gateway\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+                self.cookie
+            ),
         )
         .ok()?;
         if code != 200 {
@@ -210,8 +253,18 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
     let mut g = Guest::boot(&state, web_port, sip_port, line_port);
 
     // Boot and the status page through the forwarded port.
-    let st = g.wait_status(Duration::from_secs(120));
+    // The first visit to the web page through the forwarded port sets the administrator
+    // password (a configuration change made on the page) and logs in.
+    const PASSWORD: &str = "firmware-e2e-pass";
+    let body = format!("{{\"password\":\"{PASSWORD}\"}}");
+    let (code, cookie, text) = wait_until(Duration::from_secs(120), || {
+        g.post("/api/setup", &body).filter(|(c, _, _)| *c != 0)
+    })
+    .expect("the web page answers through the forwarded port");
     let ready = g.launched.elapsed();
+    assert_eq!(code, 200, "first-visit password setup: {text}");
+    g.cookie = cookie.expect("a session cookie");
+    let st = g.wait_status(Duration::from_secs(30));
     assert_eq!(st["board"], BOARD);
     eprintln!(
         "MEASURE launch to status page answering: {:.1} s",
@@ -275,6 +328,7 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
         0,
         Duration::from_secs(20),
     );
+    g.login(PASSWORD);
     g.wait_status(Duration::from_secs(60));
     let pid2 = g.query("PID", "cat /run/gatewayd.pid");
     assert_ne!(pid, pid2, "a new gatewayd process runs");
@@ -288,6 +342,13 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
     let boots = g.count("rc.boot: start");
     g.run("reboot");
     g.wait_line("rc.boot: start", boots, Duration::from_secs(120));
+    // The password set on the page survived: a second setup is refused, the login works.
+    let (code, _, _) = wait_until(Duration::from_secs(120), || {
+        g.post("/api/setup", &body).filter(|(c, _, _)| *c != 0)
+    })
+    .expect("the web page answers after the reboot");
+    assert_eq!(code, 409, "the administrator password survived the reboot");
+    g.login(PASSWORD);
     let st = wait_until(Duration::from_secs(120), || {
         g.status()
             .filter(|s| s["sip_address"].as_str().is_some_and(|a| a.contains(":5062")))
@@ -307,6 +368,7 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
         "MEASURE hang to watchdog reset: {:.0} s",
         hung.elapsed().as_secs_f64()
     );
+    g.login(PASSWORD);
     g.wait_status(Duration::from_secs(120));
 
     // Clean stop.
