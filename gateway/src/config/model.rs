@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub network: Network,
@@ -330,20 +330,6 @@ impl Default for Port {
             fxo_destination: String::new(),
             fxo_pin: String::new(),
             disconnect: Disconnect::default(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            network: Network::default(),
-            web: Web::default(),
-            nat: Nat::default(),
-            security: Security::default(),
-            log: Log::default(),
-            accounts: Vec::new(),
-            ports: Vec::new(),
         }
     }
 }

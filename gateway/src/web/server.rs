@@ -6,6 +6,9 @@
 //! something also needs the session's CSRF token in `X-CSRF-Token`. Every response carries the
 //! security headers; API responses are `no-store`.
 
+// Handlers return early with a ready `Response` as their error; boxing it buys nothing here.
+#![allow(clippy::result_large_err)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -489,7 +492,14 @@ pub fn config_from_json(body: &[u8]) -> Result<Config, ConfigErrors> {
         ConfigErrors(vec![ConfigError {
             path: if path == "." { String::new() } else { path },
             line: None,
-            message: e.into_inner().to_string(),
+            // The position ("at line 1 column 1515") means nothing to a form; the path does.
+            message: {
+                let m = e.into_inner().to_string();
+                match m.rfind(" at line ") {
+                    Some(i) => m[..i].to_string(),
+                    None => m,
+                }
+            },
         }])
     })?;
     config::validate::validate(&cfg)?;
