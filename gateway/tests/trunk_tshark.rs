@@ -98,12 +98,13 @@ fn wireshark_decodes_sip_t_call() {
         .spawn()
         .unwrap();
     {
-        // Wait for "Capturing on 'Loopback: lo'" before sending.
+        // dumpcap reports "Capture started" once packets are being recorded ("Capturing on"
+        // comes earlier, before the filter is attached).
         use std::io::Read;
         let mut err = cap.stderr.take().unwrap();
         let mut seen = Vec::new();
         let mut b = [0u8; 256];
-        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
+        while !String::from_utf8_lossy(&seen).contains("Capture started") {
             let n = err.read(&mut b).unwrap();
             assert!(n > 0, "tshark exited: {}", String::from_utf8_lossy(&seen));
             seen.extend_from_slice(&b[..n]);
@@ -204,7 +205,7 @@ fn wireshark_decodes_sip_t_call() {
         "isup.called_partys_status_indicator",
         "isup.called_partys_category_indicator",
         "isup.cause_indicator",
-        "isup.cause_location",
+        "q931.cause_location",
     ];
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(&pcap);
@@ -230,14 +231,14 @@ fn wireshark_decodes_sip_t_call() {
     assert_eq!(col(0, "isup.called_party_nature_of_address_indicator"), "3");
     assert_eq!(col(0, "isup.calling"), "2125550100");
     assert_eq!(col(0, "isup.address_presentation_restricted_indicator"), "1");
-    assert_eq!(col(0, "isup.calling_partys_category"), "10");
+    assert_eq!(col(0, "isup.calling_partys_category"), "0x0a");
     assert_eq!(col(0, "isup.transmission_medium_requirement"), "0");
     assert_eq!(col(0, "isup.forw_call_interworking_indicator"), "1");
     // ACM (type 6): subscriber free, ordinary subscriber.
     assert_eq!(col(1, "sip.Status-Code"), "180");
     assert_eq!(col(1, "isup.message_type"), "6", "{text}");
-    assert_eq!(col(1, "isup.called_partys_status_indicator"), "1");
-    assert_eq!(col(1, "isup.called_partys_category_indicator"), "1");
+    assert_eq!(col(1, "isup.called_partys_status_indicator"), "0x0001");
+    assert_eq!(col(1, "isup.called_partys_category_indicator"), "0x0001");
     // ANM (type 9).
     assert_eq!(col(2, "sip.Status-Code"), "200");
     assert_eq!(col(2, "isup.message_type"), "9", "{text}");
@@ -245,6 +246,6 @@ fn wireshark_decodes_sip_t_call() {
     assert_eq!(col(3, "sip.Method"), "BYE");
     assert_eq!(col(3, "isup.message_type"), "12", "{text}");
     assert_eq!(col(3, "isup.cause_indicator"), "16");
-    assert_eq!(col(3, "isup.cause_location"), "0");
+    assert_eq!(col(3, "q931.cause_location"), "0");
     let _ = std::fs::remove_dir_all(&dir);
 }
