@@ -184,15 +184,15 @@ impl Numbering {
             return (nai::INTERNATIONAL, rest.replace('+', ""));
         }
         let clean = clean.replace('+', "");
-        if !self.international_prefix.is_empty() {
-            if let Some(rest) = clean.strip_prefix(self.international_prefix.as_str()) {
-                return (nai::INTERNATIONAL, rest.to_string());
-            }
+        if !self.international_prefix.is_empty()
+            && let Some(rest) = clean.strip_prefix(self.international_prefix.as_str())
+        {
+            return (nai::INTERNATIONAL, rest.to_string());
         }
-        if !self.national_prefix.is_empty() {
-            if let Some(rest) = clean.strip_prefix(self.national_prefix.as_str()) {
-                return (nai::NATIONAL, rest.to_string());
-            }
+        if !self.national_prefix.is_empty()
+            && let Some(rest) = clean.strip_prefix(self.national_prefix.as_str())
+        {
+            return (nai::NATIONAL, rest.to_string());
         }
         (self.unprefixed_nai, clean)
     }

@@ -80,7 +80,7 @@ fn pack_digits(digits: &str, field: &'static str) -> Result<(bool, Vec<u8>), Isu
     let mut n = 0usize;
     for c in digits.chars() {
         let d = digit_to_nibble(c).ok_or(IsupError::BadDigit { field, digit: c })?;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             out.push(d);
         } else if let Some(last) = out.last_mut() {
             *last |= d << 4;
