@@ -1581,3 +1581,18 @@ pub(crate) fn respond(
     ua.pump(now);
     Ok(())
 }
+
+/// A request of the call was sent again as transaction `new` to the next RFC 3263 target
+/// after `old` failed; `sent` is the new request (with its Via).
+pub(crate) fn retarget(c: &mut Call, p: Purpose, old: TxnId, new: TxnId, sent: Option<Message>) {
+    match p {
+        Purpose::Invite if c.invite_txn == Some(old) => {
+            c.invite_txn = Some(new);
+            if sent.is_some() {
+                c.invite = sent;
+            }
+        }
+        Purpose::ReInvite if c.reinvite_out == Some(old) => c.reinvite_out = Some(new),
+        _ => {}
+    }
+}

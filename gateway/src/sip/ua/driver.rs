@@ -42,6 +42,24 @@ impl UaHandle {
     }
 }
 
+impl UaHandle {
+    /// Locates `target` per RFC 3263 ([`crate::sip::dns::locate`]) and gives the core its
+    /// ordered targets for next hops naming that host (failover included). Numeric hosts need
+    /// no call.
+    pub async fn locate<D: crate::sip::dns::DnsResolver>(
+        &self,
+        dns: &D,
+        target: &crate::sip::dns::SipTarget,
+        opts: &crate::sip::dns::LocateOptions,
+    ) -> Result<crate::sip::dns::TargetList, crate::sip::dns::DnsError> {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
+        let list = crate::sip::dns::locate(dns, target, opts, &mut rng).await?;
+        let host = target.maddr.as_deref().unwrap_or(&target.host);
+        self.with(|ua, _| ua.set_host_targets(host, &list));
+        Ok(list)
+    }
+}
+
 fn lock(m: &Mutex<UserAgent>) -> MutexGuard<'_, UserAgent> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

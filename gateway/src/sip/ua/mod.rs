@@ -22,9 +22,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::sip::dialog::DialogId;
+use crate::sip::dns::{Target, TargetList};
 use crate::sip::registration::{AccountConfig, RegEvent, RegFailure, RegState, Registration};
-use crate::sip::transaction::wire_glue::{self, info_of, new_branch, push_via};
+use crate::sip::transaction::wire_glue::{self, info_of, new_branch, push_via, set_top_via_transport};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, TxnEvent, TxnId};
+use crate::sip::transport::outbound::transport_for_request;
 use crate::sip::transport::{Destination, Inbound, TransportKind};
 use crate::sip::wire::{HeaderName, Host, Message, Method, SipUri, Uri};
 
@@ -121,6 +123,8 @@ pub struct UaConfig {
     pub session_timer: Option<SessionTimerConfig>,
     /// Seed of the random generator (tags, branches, Call-IDs, jitter).
     pub seed: u64,
+    /// Path MTU toward next hops, when known; `None` applies the 1300-byte rule of 18.1.1.
+    pub path_mtu: Option<usize>,
 }
 
 impl UaConfig {
@@ -134,6 +138,7 @@ impl UaConfig {
             rel100: Rel100::Supported,
             session_timer: Some(SessionTimerConfig::default()),
             seed: 0x1234_5678,
+            path_mtu: None,
         }
     }
 }
@@ -246,6 +251,24 @@ struct Account {
     txn: Option<TxnId>,
 }
 
+/// The RFC 3263 targets of a next-hop host name and the one in use.
+#[derive(Clone, Debug)]
+struct HostTargets {
+    /// Transport `None`: the URI or the configured default decides (a bare address).
+    targets: Vec<(Option<TransportKind>, SocketAddr)>,
+    pos: usize,
+}
+
+/// A request sent toward a host name with several targets, kept to resend it to the next one.
+#[derive(Clone, Debug)]
+struct Retry {
+    /// The request as built, without our Via.
+    msg: Message,
+    host: String,
+    /// Targets tried so far for this request.
+    tried: usize,
+}
+
 /// The user agent core.
 pub struct UserAgent {
     pub(crate) cfg: UaConfig,
@@ -258,7 +281,8 @@ pub struct UserAgent {
     pub(crate) server_reqs: HashMap<TxnId, CallHandle>,
     /// (From tag, Call-ID, CSeq) of requests outside a dialog, for merged-request detection.
     merged: HashMap<(String, String, u32), (String, TxnId)>,
-    resolved: HashMap<String, SocketAddr>,
+    resolved: HashMap<String, HostTargets>,
+    retries: HashMap<TxnId, Retry>,
     pub(crate) out: VecDeque<UaOutput>,
     pub(crate) rng: StdRng,
     next_call: u64,
@@ -278,6 +302,7 @@ impl UserAgent {
             server_reqs: HashMap::new(),
             merged: HashMap::new(),
             resolved: HashMap::new(),
+            retries: HashMap::new(),
             out: VecDeque::new(),
             next_call: 1,
             scratch: Vec::new(),
@@ -299,9 +324,42 @@ impl UserAgent {
         self.flush_registrations(now);
     }
 
-    /// Resolution of a host name used in a next hop (the driver resolves per RFC 3263).
+    /// Resolution of a host name used in a next hop to one address (transport from the URI or
+    /// the configuration).
     pub fn set_host_addr(&mut self, host: &str, addr: SocketAddr) {
-        self.resolved.insert(host.to_ascii_lowercase(), addr);
+        self.resolved.insert(
+            host.to_ascii_lowercase(),
+            HostTargets {
+                targets: vec![(None, addr)],
+                pos: 0,
+            },
+        );
+    }
+
+    /// The RFC 3263 targets of a host name used in next hops ([`crate::sip::dns::locate`]),
+    /// in the order to try them. Requests go to the first; after a transaction timeout or a
+    /// transport error the request is sent again to the next one (new branch, same CSeq,
+    /// RFC 3263 4.3), and later requests keep using the target that answered.
+    pub fn set_host_targets(&mut self, host: &str, targets: &TargetList) {
+        let targets: Vec<(Option<TransportKind>, SocketAddr)> = targets
+            .remaining()
+            .iter()
+            .map(|t: &Target| (Some(t.transport), t.addr))
+            .collect();
+        if targets.is_empty() {
+            self.resolved.remove(&host.to_ascii_lowercase());
+            return;
+        }
+        self.resolved
+            .insert(host.to_ascii_lowercase(), HostTargets { targets, pos: 0 });
+    }
+
+    /// The target now used for `host`, if it was resolved.
+    pub fn host_target(&self, host: &str) -> Option<SocketAddr> {
+        self.resolved
+            .get(&host.to_ascii_lowercase())
+            .and_then(|h| h.targets.get(h.pos))
+            .map(|t| t.1)
     }
 
     /// Our Contact URI.
@@ -518,6 +576,9 @@ impl UserAgent {
             TxnEvent::StrayInvite2xx { msg } => self.on_stray_2xx(now, msg),
             TxnEvent::Timeout { txn } | TxnEvent::TransportError { txn } => {
                 let transport = matches!(ev, TxnEvent::TransportError { .. });
+                if self.failover(now, txn) {
+                    return;
+                }
                 match self.owners.get(&txn).cloned() {
                     Some(Owner::Register(a)) => {
                         self.accounts[a.0].txn = None;
@@ -538,6 +599,7 @@ impl UserAgent {
                 }
             }
             TxnEvent::Terminated { txn } => {
+                self.retries.remove(&txn);
                 self.owners.remove(&txn);
                 self.server_reqs.remove(&txn);
                 self.merged.retain(|_, (_, t)| *t != txn);
@@ -549,6 +611,11 @@ impl UserAgent {
 
     /// The next hop of a request: the first Route (loose routing) or the Request-URI.
     pub(crate) fn next_hop(&self, m: &Message) -> Result<Destination, UaError> {
+        self.next_hop_named(m).map(|(d, _)| d)
+    }
+
+    /// [`UserAgent::next_hop`] and, when the hop is a host name, that name (lower case).
+    fn next_hop_named(&self, m: &Message) -> Result<(Destination, Option<String>), UaError> {
         // 8.1.2: toward the first Route when it is a loose router; a strict router is already
         // the Request-URI (12.2.1.1).
         let uri = match m.routes().next() {
@@ -558,36 +625,47 @@ impl UserAgent {
         let Uri::Sip(s) = &uri else {
             return Err(UaError::BadTarget);
         };
-        let transport = s
-            .transport()
-            .and_then(TransportKind::from_token)
-            .unwrap_or(if s.secure {
-                TransportKind::Tls
-            } else {
-                self.cfg.transport
-            });
+        let explicit = s.transport().and_then(TransportKind::from_token);
+        let mut transport = explicit.unwrap_or(if s.secure {
+            TransportKind::Tls
+        } else {
+            self.cfg.transport
+        });
         let host = s.maddr().map(str::to_string).unwrap_or_else(|| match &s.host {
             Host::V6(a) => a.to_string(),
             h => h.to_string(),
         });
-        let addr = match host.parse::<IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, s.port.unwrap_or(transport.default_port())),
+        let (addr, name) = match host.parse::<IpAddr>() {
+            Ok(ip) => (
+                SocketAddr::new(ip, s.port.unwrap_or(transport.default_port())),
+                None,
+            ),
             Err(_) => {
-                let mut a = *self
+                let key = host.to_ascii_lowercase();
+                let (t, mut a) = self
                     .resolved
-                    .get(&host.to_ascii_lowercase())
+                    .get(&key)
+                    .and_then(|h| h.targets.get(h.pos))
+                    .copied()
                     .ok_or(UaError::Unresolved(host.clone()))?;
+                // RFC 3263 chose the transport (NAPTR/SRV) unless the URI names one.
+                if let (Some(t), None) = (t, explicit) {
+                    transport = t;
+                }
                 if let Some(p) = s.port {
                     a.set_port(p);
                 }
-                a
+                (a, Some(key))
             }
         };
-        Ok(Destination {
-            transport,
-            addr,
-            conn: None,
-        })
+        Ok((
+            Destination {
+                transport,
+                addr,
+                conn: None,
+            },
+            name,
+        ))
     }
 
     /// True when `m` belongs to one of our dialogs whose first route is a strict router: the
@@ -611,9 +689,36 @@ impl UserAgent {
         mut m: Message,
         owner: Owner,
     ) -> Result<TxnId, UaError> {
-        let dest = self.next_hop(&m)?;
-        let branch = new_branch(&mut self.rng);
         m.remove("Via");
+        if m.header("User-Agent").is_none() {
+            m.push_named("User-Agent", &self.cfg.user_agent);
+        }
+        let (dest, name) = self.next_hop_named(&m)?;
+        let retry = name
+            .filter(|h| self.resolved.get(h).is_some_and(|t| t.targets.len() > 1))
+            .map(|host| Retry {
+                msg: m.clone(),
+                host,
+                tried: 1,
+            });
+        let txn = self.start_client(now, m, dest)?;
+        self.owners.insert(txn, owner);
+        if let Some(r) = retry {
+            self.retries.insert(txn, r);
+        }
+        self.pump(now);
+        Ok(txn)
+    }
+
+    /// Adds our Via (new branch) and starts the client transaction toward `dest`; a UDP request
+    /// too large for the path moves to TCP (18.1.1).
+    fn start_client(
+        &mut self,
+        now: Instant,
+        mut m: Message,
+        mut dest: Destination,
+    ) -> Result<TxnId, UaError> {
+        let branch = new_branch(&mut self.rng);
         push_via(
             &mut m,
             dest.transport,
@@ -621,18 +726,62 @@ impl UserAgent {
             self.cfg.local.port(),
             &branch,
         );
-        if m.header("User-Agent").is_none() {
-            m.push_named("User-Agent", &self.cfg.user_agent);
+        if dest.transport == TransportKind::Udp {
+            let len = m.to_bytes().len();
+            let t = transport_for_request(dest.transport, len, self.cfg.path_mtu);
+            if t != dest.transport {
+                dest.transport = t;
+                set_top_via_transport(&mut m, t);
+            }
         }
         let info = info_of(&m).map_err(|_| UaError::BadTarget)?;
         let reliable = dest.transport.is_reliable();
-        let txn = self
-            .txl
+        self.txl
             .send_request(now, &info, m, dest, reliable)
-            .map_err(UaError::Transaction)?;
-        self.owners.insert(txn, owner);
-        self.pump(now);
-        Ok(txn)
+            .map_err(UaError::Transaction)
+    }
+
+    /// After a timeout or transport error of `txn`: sends its request to the host's next
+    /// RFC 3263 target as a new transaction (same CSeq, new branch) and moves the owner to it.
+    /// False when there is no target left (the failure is then reported); the host then starts
+    /// again from its first target.
+    fn failover(&mut self, now: Instant, txn: TxnId) -> bool {
+        let Some(mut r) = self.retries.remove(&txn) else {
+            return false;
+        };
+        let Some(owner) = self.owners.get(&txn).cloned() else {
+            return false;
+        };
+        let Some(ht) = self.resolved.get_mut(&r.host) else {
+            return false;
+        };
+        if r.tried >= ht.targets.len() {
+            ht.pos = 0;
+            return false;
+        }
+        ht.pos = (ht.pos + 1) % ht.targets.len();
+        r.tried += 1;
+        let dest = match self.next_hop(&r.msg) {
+            Ok(d) => d,
+            Err(_) => return false,
+        };
+        let Ok(new) = self.start_client(now, r.msg.clone(), dest) else {
+            return false;
+        };
+        self.owners.insert(new, owner.clone());
+        self.owners.insert(txn, Owner::Orphan);
+        match owner {
+            Owner::Register(a) => self.accounts[a.0].txn = Some(new),
+            Owner::Call(h, p) => {
+                let sent = self.txl.client_request(new).cloned();
+                if let Some(c) = self.calls.get_mut(&h) {
+                    call::retarget(c, p, txn, new, sent);
+                }
+            }
+            Owner::Orphan => {}
+        }
+        self.retries.insert(new, r);
+        true
     }
 
     /// Sends a request outside any transaction (ACK for 2xx).
