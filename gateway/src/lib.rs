@@ -2,6 +2,7 @@
 //!
 //! Module map, in signal-path order:
 //! - [`sip`]: SIP wire format, transactions, transports, DNS, dialogs, registration.
+//! - [`sipcalls`]: the user agent of gatewayd on its SIP port: accounts and registration.
 //! - [`sdp`]: SDP parsing/emission and offer/answer.
 //! - [`rtp`]: RTP/RTCP packets and sessions, jitter buffer, RFC 4733 events.
 //! - [`call`]: per-port call control, dial plans, features.
@@ -24,6 +25,7 @@ pub mod media;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod sipcalls;
 pub mod trunk;
 pub mod watchdog;
 pub mod web;

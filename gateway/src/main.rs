@@ -210,6 +210,18 @@ async fn run(
         tokio::spawn(gateway::watchdog::run(w, ticks, stop_rx.clone()))
     });
     let calls = app::call_control(&cfg);
+    let sip = match gateway::sipcalls::SipAgent::start(&cfg).await {
+        Ok(agent) => Some(tokio::spawn(gateway::sipcalls::run(
+            agent,
+            status.clone(),
+            stop_rx.clone(),
+            |_, _, _| {},
+        ))),
+        Err(e) => {
+            eprintln!("gatewayd: SIP disabled: {e}");
+            None
+        }
+    };
     let control = tokio::spawn(app::control_plane(
         opened.media,
         status.clone(),
@@ -235,6 +247,9 @@ async fn run(
     println!("stopping");
     let _ = stop_tx.send(true);
     let _ = web.await;
+    if let Some(s) = sip {
+        let _ = s.await;
+    }
     if let Some(w) = watchdog {
         let _ = w.await;
     }
