@@ -232,13 +232,9 @@ async fn run(
     let (config_tx, _) = tokio::sync::watch::channel(Arc::new(cfg.clone()));
     let web_state = WebState::new(status.clone(), config_tx, Some(store.clone()));
     let power = web_state.power.clone();
-    let web = tokio::spawn(server::serve(
-        listener,
-        web_state,
-        async move {
-            let _ = web_stop.changed().await;
-        },
-    ));
+    let web = tokio::spawn(server::serve(listener, web_state, async move {
+        let _ = web_stop.changed().await;
+    }));
 
     let action = tokio::select! {
         _ = shutdown_signal() => None,

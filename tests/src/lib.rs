@@ -57,6 +57,8 @@ pub struct Gatewayd {
     pub dir: PathBuf,
     lines: mpsc::Receiver<String>,
     pub output: Vec<String>,
+    /// Session cookie after [`Gatewayd::login`].
+    cookie: Option<String>,
 }
 
 /// A private scratch directory under the target dir.
@@ -113,6 +115,7 @@ impl Gatewayd {
             dir,
             lines: rx,
             output: Vec::new(),
+            cookie: None,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -159,12 +162,41 @@ impl Gatewayd {
         None
     }
 
-    /// GET a path of the web server; returns (status code, body).
+    /// Sets the administrator password on the first visit (which logs in) and keeps the session
+    /// cookie for [`Gatewayd::http_get`].
+    pub fn login(&mut self) {
+        const PASSWORD: &str = "e2e-admin-pass";
+        let body = format!("{{\"password\":\"{PASSWORD}\"}}");
+        let req = format!(
+            "POST /api/setup HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.web,
+            body.len()
+        );
+        let raw = http_raw(self.web, &req).expect("first-visit setup");
+        let cookie = raw
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("set-cookie")
+                    .then(|| v.trim().split(';').next().unwrap_or_default().to_string())
+            })
+            .unwrap_or_else(|| panic!("no session cookie from /api/setup: {raw}"));
+        self.cookie = Some(cookie);
+    }
+
+    /// GET a path of the web server (with the session cookie once logged in); returns (status code, body).
     pub fn http_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        let cookie = self
+            .cookie
+            .as_ref()
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
         http_request(
             self.web,
             &format!(
-                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                "GET {path} HTTP/1.1\r\nHost: {}\r\n{cookie}Connection: close\r\n\r\n",
                 self.web
             ),
         )
@@ -196,14 +228,19 @@ impl Drop for Gatewayd {
     }
 }
 
-/// Sends a raw HTTP/1.1 request and reads the whole response (the server closes).
-pub fn http_request(addr: SocketAddr, req: &str) -> std::io::Result<(u16, String)> {
+/// Sends a raw HTTP/1.1 request and returns the whole response text (the server closes).
+pub fn http_raw(addr: SocketAddr, req: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(req.as_bytes())?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Sends a raw HTTP/1.1 request; returns (status code, body).
+pub fn http_request(addr: SocketAddr, req: &str) -> std::io::Result<(u16, String)> {
+    let text = http_raw(addr, req)?;
     let code = text
         .split_whitespace()
         .nth(1)

@@ -27,6 +27,7 @@ fn events(gw: &Gatewayd) -> Vec<(u64, u8, String)> {
 #[test]
 fn hook_gestures_reach_the_gateway_classified() {
     let mut gw = Gatewayd::start("hook-gestures", &["fxs", "fxs", "fxo"], "");
+    gw.login();
     let fxs1 = gw
         .ports
         .iter()
@@ -70,6 +71,7 @@ fn hook_gestures_reach_the_gateway_classified() {
 #[test]
 fn status_page_is_served() {
     let mut gw = Gatewayd::start("status-page", &["fxs", "fxo"], "");
+    gw.login();
     let (code, body) = gw.http_get("/").expect("index");
     assert_eq!(code, 200);
     assert!(body.contains("gatewayd"));
