@@ -882,9 +882,12 @@ mod tests {
         assert_eq!(to_i16(-2.0), i16::MIN);
     }
 
+    /// A named far-end test signal: sample index to sample.
+    type TestSignal = (&'static str, fn(usize) -> i16);
+
     #[test]
     fn stays_stable_on_tones_pulses_and_clipping() {
-        let signals: [(&str, fn(usize) -> i16); 4] = [
+        let signals: [TestSignal; 4] = [
             ("1 kHz tone", |i| {
                 (12000.0 * (i as f32 * std::f32::consts::PI / 4.0).sin()) as i16
             }),
