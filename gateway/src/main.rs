@@ -187,6 +187,9 @@ async fn run(
     );
     println!("  configuration: {}", store.path().display());
     println!("  web page:      http://{web_addr}/");
+    if cfg.security.admin_password_hash.is_empty() {
+        println!("                 (no administrator password yet: the first visit sets it)");
+    }
     println!("  SIP:           {sip_addr} ({:?})", cfg.network.sip_transport);
     for (id, kind, addr) in &opened.port_addrs {
         if let Some(a) = addr {
