@@ -16,6 +16,7 @@ for b in scripts/bench.d/*.sh; do
   [ -x "$b" ] || continue
   echo "== $b" >&2
   "$b" >>"$report"
+  echo >>"$report"
 done
 cp "$report" docs/BENCHMARKS.md
 cat docs/BENCHMARKS.md

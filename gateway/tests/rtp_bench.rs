@@ -111,7 +111,7 @@ fn media_proto_bench() {
     });
 
     let per_channel = rx_ns + tx_ns;
-    println!("| Path | ns per packet/op | Reference | ns | Ratio |");
+    println!("\n| Path | ns per packet/op | Reference | ns | Ratio |");
     println!("|---|---|---|---|---|");
     println!(
         "| RTP receive (parse, session stats/jitter, jitter buffer push+pop) | {rx_ns:.0} | copy of the 172-byte datagram | {copy_ns:.1} | {:.1}x |",

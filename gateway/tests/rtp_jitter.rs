@@ -466,7 +466,9 @@ fn jitter_quality_report() {
             pct(&of)
         ));
     }
-    println!("| 5-minute trace | adaptive buffer: delay, late | reference fixed 60 ms buffer: delay, late |");
+    println!(
+        "\n| 5-minute trace | adaptive buffer: delay, late | reference fixed 60 ms buffer: delay, late |"
+    );
     println!("|---|---|---|");
     for r in rows {
         println!("{r}");
