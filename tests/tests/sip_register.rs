@@ -2,8 +2,7 @@
 //! registration on the status page, and unregisters when stopped. When CI is set and Kamailio
 //! is missing the test fails; otherwise it is skipped with a message.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -97,40 +96,11 @@ fn config(sip_port: u16, kport: u16, password: &str) -> String {
     )
 }
 
-/// A raw HTTP/1.1 exchange (the server closes); returns the whole response.
-fn http(gw: &Gatewayd, method: &str, path: &str, extra: &str, body: &str) -> String {
-    let mut s = TcpStream::connect_timeout(&gw.web, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        gw.web,
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("send");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-/// Sets the administrator password (first visit) and returns the session cookie.
-fn log_in(gw: &Gatewayd) -> String {
-    let r = http(gw, "POST", "/api/setup", "", "{\"password\":\"s3cret-pass\"}");
-    r.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("set-cookie")
-                .then(|| v.trim().split(';').next().unwrap_or_default().to_string())
-        })
-        .unwrap_or_else(|| panic!("no session cookie: {r}"))
-}
-
-fn account_status(gw: &Gatewayd) -> serde_json::Value {
-    let cookie = log_in(gw);
-    let r = http(gw, "GET", "/api/status", &format!("Cookie: {cookie}\r\n"), "");
-    let (head, body) = r.split_once("\r\n\r\n").expect("HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{r}");
+/// The status page's entry for account "main", read through the logged-in web API.
+fn account_status(gw: &mut Gatewayd) -> serde_json::Value {
+    gw.login();
+    let (code, body) = gw.http_get("/api/status").expect("status API");
+    assert_eq!(code, 200, "{body}");
     // Chunked or not, the JSON object spans the first '{' to the last '}'.
     let body = &body[body.find('{').unwrap_or(0)..=body.rfind('}').unwrap_or(0)];
     let v: serde_json::Value = serde_json::from_str(body).expect("status JSON");
@@ -151,7 +121,7 @@ fn gatewayd_registers_with_kamailio_and_unregisters() {
     let mut gw = Gatewayd::start("sip-register", &["fxs"], &config(free_port(), kport, "secret"));
     gw.wait_output("account main registered", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no registration:\n{}", gw.output.join("\n")));
-    let a = account_status(&gw);
+    let a = account_status(&mut gw);
     assert_eq!(a["state"], "registered", "{a}");
     assert!(
         a["detail"].as_str().unwrap_or("").contains("expires in 60 s"),
@@ -179,7 +149,7 @@ fn wrong_password_is_reported() {
         .wait_output("account main registration failed", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no failure:\n{}", gw.output.join("\n")));
     assert!(line.contains("credentials rejected"), "{line}");
-    let a = account_status(&gw);
+    let a = account_status(&mut gw);
     assert_eq!(a["state"], "failed", "{a}");
     assert!(gw.stop());
 }
