@@ -49,8 +49,10 @@ pub struct SipAgent {
     pub handle: UaHandle,
     /// The address in Via and Contact.
     pub local: SocketAddr,
-    /// Configured account name of each user agent account.
+    /// Configured account name of each user agent account that registers.
     pub accounts: Vec<(AccountId, String)>,
+    /// Every enabled account (registering or not) by configured name, for calls.
+    pub account_ids: Arc<Mutex<HashMap<String, AccountId>>>,
     events: Option<UnboundedReceiver<UaEvent>>,
     task: JoinHandle<()>,
 }
@@ -94,14 +96,13 @@ pub fn account_config(a: &Account) -> Result<AccountConfig, SipStartError> {
         .parse()
         .map_err(|_| bad("user or domain"))?;
     let registrar = sip_uri(registrar).parse().map_err(|_| bad("registrar"))?;
-    let outbound_proxy = if a.outbound_proxy.trim().is_empty() {
-        None
-    } else {
-        Some(
-            sip_uri(&a.outbound_proxy)
-                .parse()
-                .map_err(|_| bad("outbound proxy"))?,
-        )
+    // Requests go through the outbound proxy when set, else through the account's proxy.
+    let via = [&a.outbound_proxy, &a.proxy]
+        .into_iter()
+        .find(|s| !s.trim().is_empty());
+    let outbound_proxy = match via {
+        None => None,
+        Some(p) => Some(sip_uri(p).parse().map_err(|_| bad("outbound proxy"))?),
     };
     let credentials = (!a.password.is_empty()).then(|| Credentials {
         username: if a.auth_user.is_empty() {
@@ -124,9 +125,10 @@ pub fn account_config(a: &Account) -> Result<AccountConfig, SipStartError> {
     })
 }
 
-/// The host the first request of an account goes to: outbound proxy, else registrar, else domain.
+/// The host the first request of an account goes to: outbound proxy, else proxy, else
+/// registrar, else domain.
 fn first_hop(a: &Account) -> &str {
-    [&a.outbound_proxy, &a.registrar, &a.domain]
+    [&a.outbound_proxy, &a.proxy, &a.registrar, &a.domain]
         .into_iter()
         .find(|s| !s.trim().is_empty())
         .map(|s| s.trim().trim_start_matches("sip:"))
@@ -147,10 +149,11 @@ impl SipAgent {
             .await
             .map_err(|err| SipStartError::Bind { addr: bind, err })?;
         let bound = edge.udp_local_addr();
-        let regs: Vec<&Account> = cfg.accounts.iter().filter(|a| a.enabled && a.register).collect();
+        let enabled: Vec<&Account> = cfg.accounts.iter().filter(|a| a.enabled).collect();
         let ip = if bound.ip().is_unspecified() {
             // The real interface address toward the first registrar (IP literals only here).
-            regs.iter()
+            enabled
+                .iter()
                 .find_map(|a| {
                     let (h, p) = split_host_port(first_hop(a));
                     let dest = SocketAddr::new(h.parse::<IpAddr>().ok()?, p.unwrap_or(5060));
@@ -173,17 +176,24 @@ impl SipAgent {
         };
         let mut ua = UserAgent::new(uc);
         let mut accounts = Vec::new();
-        for a in &regs {
-            // A malformed account is reported and left out; the others still register.
+        let mut account_ids = HashMap::new();
+        for a in &enabled {
+            // A malformed account is reported and left out; the others still work.
             match account_config(a) {
-                Ok(ac) => accounts.push((ua.add_account(ac), a.name.clone())),
+                Ok(ac) => {
+                    let id = ua.add_account(ac);
+                    account_ids.insert(a.name.clone(), id);
+                    if a.register {
+                        accounts.push((id, a.name.clone()));
+                    }
+                }
                 Err(e) => println!("account {} registration failed: {e}", a.name),
             }
         }
         let (handle, events, task) = driver::spawn(ua, edge, inbound);
         // Host names among next hops: resolved once at start (IP literals need nothing).
-        for a in &regs {
-            for hp in [&a.outbound_proxy, &a.registrar, &a.domain] {
+        for a in &enabled {
+            for hp in [&a.outbound_proxy, &a.proxy, &a.registrar, &a.domain] {
                 let (h, p) = split_host_port(hp.trim().trim_start_matches("sip:"));
                 if !h.is_empty()
                     && h.parse::<IpAddr>().is_err()
@@ -197,6 +207,7 @@ impl SipAgent {
             handle,
             local,
             accounts,
+            account_ids: Arc::new(Mutex::new(account_ids)),
             events: Some(events),
             task,
         })
