@@ -117,19 +117,23 @@ pub struct AccountStatus {
 }
 
 /// One call in progress with its media figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CallStatus {
     pub port: u8,
-    /// "in" or "out".
-    pub direction: &'static str,
+    /// "in" (offered to the port) or "out" (dialled from the port).
+    pub direction: String,
     /// The other party (number or SIP URI).
     pub remote: String,
+    /// Call control's state of the call ("dialing", "ringing", "talking", "held" ...).
+    pub state: String,
+    /// Negotiated codec ("PCMU", "PCMA", "GSM"), empty before the answer.
     pub codec: String,
-    /// Seconds since answer (0 while not answered).
-    pub duration_s: u64,
+    /// How long the call has existed (since it was offered or dialled), in ms.
+    pub since_ms: u64,
     pub rtp_sent: u64,
     pub rtp_received: u64,
     pub rtp_lost: u64,
+    /// Interarrival jitter (RFC 3550 6.4.1), in ms.
     pub jitter_ms: f32,
 }
 

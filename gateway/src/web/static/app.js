@@ -336,6 +336,11 @@ function rows(tbody, items, make, cols, empty) {
   tbody.replaceChildren(...(items.length ? items.map(make) : [el('tr', {}, el('td', { class: 'empty', colspan: cols, text: empty }))]));
 }
 
+function fmtDuration(ms) {
+  const t = Math.floor(ms / 1000), m = Math.floor(t / 60), s = t % 60;
+  return `${m}:${String(s).padStart(2, '0')}`;
+}
+
 async function refreshStatus() {
   const r = await api('GET', '/api/status');
   if (!r.ok) return;
@@ -356,9 +361,10 @@ async function refreshStatus() {
       el('td', { class: 'muted', text: p.last_event || '\u2014' }));
   }, 7, 'No ports');
   rows($('#st-calls'), s.calls, c => el('tr', {}, el('td', { text: String(c.port) }), el('td', { text: c.direction }),
-    el('td', { text: c.remote }), el('td', { text: c.codec }), el('td', { text: `${c.duration_s} s` }),
+    el('td', { text: c.remote }), el('td', { text: c.state }), el('td', { text: c.codec || '\u2014' }),
+    el('td', { text: fmtDuration(c.since_ms) }),
     el('td', { text: String(c.rtp_sent) }), el('td', { text: String(c.rtp_received) }),
-    el('td', { text: String(c.rtp_lost) }), el('td', { text: `${c.jitter_ms.toFixed(1)} ms` })), 9, 'No calls');
+    el('td', { text: String(c.rtp_lost) }), el('td', { text: `${c.jitter_ms.toFixed(1)} ms` })), 10, 'No calls in progress');
   rows($('#st-events'), s.events.slice(-12).reverse(), e => el('tr', {}, el('td', { text: (e.at_ms / 1000).toFixed(2) }),
     el('td', { text: String(e.port) }), el('td', { text: e.text })), 3, 'No line events yet');
   $('#st-refresh').textContent = 'Updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every 2 s';
