@@ -217,6 +217,26 @@ impl Registration {
         self.contact.as_ref()
     }
 
+    /// Takes new settings (credentials, registrar, expiry, outbound proxy ...) keeping the
+    /// Call-ID, From tag, CSeq and Contact, so that the next REGISTER updates the same binding
+    /// (RFC 3261 10.3 step 7). An outstanding request is abandoned and the state returns to
+    /// `Idle`: [`Registration::start`] registers with the new settings.
+    pub fn reconfigure(&mut self, cfg: AccountConfig) {
+        self.digest = cfg
+            .credentials
+            .clone()
+            .map(|c| DigestClient::new(c, self.rng ^ 0x5bd1e995));
+        self.expires = cfg.expires;
+        self.cfg = cfg;
+        self.state = RegState::Idle;
+        self.failures = 0;
+        self.answered_challenge = false;
+        self.wake = None;
+        self.expires_at = None;
+        self.outstanding = false;
+        self.pending.clear();
+    }
+
     /// Starts registering (first REGISTER now).
     pub fn start(&mut self, now: Instant) {
         self.failures = 0;

@@ -433,6 +433,33 @@ impl UserAgent {
         (0..self.accounts.len()).map(AccountId)
     }
 
+    /// Unregisters one account (`expires=0` for its binding). The account stays known, so its
+    /// id remains valid for [`UserAgent::register`] and [`UserAgent::update_account`].
+    pub fn unregister(&mut self, now: Instant, account: AccountId) -> Result<(), UaError> {
+        self.accounts
+            .get_mut(account.0)
+            .ok_or(UaError::UnknownAccount)?
+            .reg
+            .unregister(now);
+        self.flush_registrations(now);
+        Ok(())
+    }
+
+    /// Replaces an account's settings (credentials, registrar, expiry ...) in place: its id,
+    /// Call-ID and CSeq stay, an outstanding REGISTER is abandoned, and the account waits in
+    /// `Idle` for [`UserAgent::register`]. To drop a binding whose address of record or
+    /// registrar changes, [`UserAgent::unregister`] it first and update once it is gone.
+    pub fn update_account(&mut self, account: AccountId, cfg: AccountConfig) -> Result<(), UaError> {
+        let a = self.accounts.get_mut(account.0).ok_or(UaError::UnknownAccount)?;
+        if let Some(t) = a.txn.take() {
+            // A late response or a failover must not reach the reconfigured registration.
+            self.owners.insert(t, Owner::Orphan);
+            self.retries.remove(&t);
+        }
+        a.reg.reconfigure(cfg);
+        Ok(())
+    }
+
     pub(crate) fn account_mut(&mut self, id: AccountId) -> Option<&mut Registration> {
         self.accounts.get_mut(id.0).map(|a| &mut a.reg)
     }
