@@ -213,10 +213,13 @@ async fn run(
         tokio::spawn(gateway::watchdog::run(w, ticks, stop_rx.clone()))
     });
     let calls = app::call_control(&cfg);
+    // The live configuration: the web page sends each saved change, subscribers apply it.
+    let (config_tx, _) = tokio::sync::watch::channel(Arc::new(cfg.clone()));
     let sip = match gateway::sipcalls::SipAgent::start(&cfg).await {
         Ok(agent) => Some(tokio::spawn(gateway::sipcalls::run(
             agent,
             status.clone(),
+            config_tx.subscribe(),
             stop_rx.clone(),
             |_, _, _| {},
         ))),
@@ -232,7 +235,6 @@ async fn run(
         calls,
     ));
     let mut web_stop = stop_rx.clone();
-    let (config_tx, _) = tokio::sync::watch::channel(Arc::new(cfg.clone()));
     let web_state = WebState::new(status.clone(), config_tx, Some(store.clone()));
     let power = web_state.power.clone();
     let web = tokio::spawn(server::serve(listener, web_state, async move {

@@ -2,6 +2,13 @@
 //! agent on it, registers every enabled account and publishes registration state to the
 //! status page and stdout (`account NAME registered`, `account NAME registration failed: ...`).
 //! On stop it unregisters, waiting at most [`UNREGISTER_WAIT`].
+//!
+//! Account changes apply live: [`run`] follows the configuration channel and [`reconcile`]s the
+//! accounts the user agent runs with against each new configuration. Changed accounts register
+//! again with the new settings (when the address of record, registrar or route changes, the old
+//! binding is removed first, waiting at most [`REBIND_WAIT`]); removed or disabled accounts
+//! unregister; new ones join and register; the others are left alone. Network settings (SIP
+//! interface, port, transport, timers) apply at the next start.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,6 +30,9 @@ use crate::web::status::{RegState, Status};
 
 /// How long shutdown waits for the registrar to confirm unregistration.
 pub const UNREGISTER_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a changed account waits for its old binding's removal before registering anew.
+pub const REBIND_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the SIP side could not start.
 #[derive(Debug)]
@@ -51,10 +61,77 @@ pub struct SipAgent {
     pub local: SocketAddr,
     /// Configured account name of each user agent account that registers.
     pub accounts: Vec<(AccountId, String)>,
-    /// Every enabled account (registering or not) by configured name, for calls.
+    /// Every enabled account (registering or not) by configured name, for calls. Kept up to
+    /// date as the configuration changes.
     pub account_ids: Arc<Mutex<HashMap<String, AccountId>>>,
+    /// The enabled accounts in the user agent with the settings they run with.
+    running: HashMap<String, (AccountId, Account)>,
+    /// User agent accounts of removed accounts, reused for new ones.
+    free: Vec<AccountId>,
+    /// Accounts whose binding is being removed, and what follows.
+    unbinding: HashMap<AccountId, Unbinding>,
     events: Option<UnboundedReceiver<UaEvent>>,
     task: JoinHandle<()>,
+}
+
+/// An account unregistering before it takes new settings (`then`) or leaves (`then: None`).
+#[derive(Debug)]
+struct Unbinding {
+    name: String,
+    then: Option<Account>,
+    deadline: tokio::time::Instant,
+}
+
+/// What a new configuration does to one account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountChange {
+    /// New or newly enabled: joins the user agent, and registers when it should.
+    Add(Account),
+    /// Removed or disabled: unregisters and leaves.
+    Remove(String),
+    /// Its SIP settings changed. `rebind`: the binding itself (address of record, registrar
+    /// or the route to it) changed, so the old one is removed before registering anew.
+    Update { account: Account, rebind: bool },
+}
+
+/// The settings that make up an account's binding.
+fn binding_key(a: &Account) -> [&str; 5] {
+    [&a.user, &a.domain, &a.registrar, &a.proxy, &a.outbound_proxy]
+}
+
+/// Whether two versions of an account differ in anything the user agent uses.
+fn sip_differs(a: &Account, b: &Account) -> bool {
+    binding_key(a) != binding_key(b)
+        || a.display_name != b.display_name
+        || a.auth_user != b.auth_user
+        || a.password != b.password
+        || a.register != b.register
+        || a.expires_s != b.expires_s
+}
+
+/// The changes that take the accounts the user agent runs with (`running`, enabled ones)
+/// to those of a new configuration: removals first, then updates, then additions, each in
+/// configuration order. Accounts whose SIP settings are unchanged do not appear.
+pub fn reconcile(running: &[Account], new: &[Account]) -> Vec<AccountChange> {
+    let enabled: Vec<&Account> = new.iter().filter(|a| a.enabled).collect();
+    let mut out: Vec<AccountChange> = running
+        .iter()
+        .filter(|r| !enabled.iter().any(|a| a.name == r.name))
+        .map(|r| AccountChange::Remove(r.name.clone()))
+        .collect();
+    let mut adds = Vec::new();
+    for a in enabled {
+        match running.iter().find(|r| r.name == a.name) {
+            Some(r) if sip_differs(r, a) => out.push(AccountChange::Update {
+                account: a.clone(),
+                rebind: binding_key(r) != binding_key(a),
+            }),
+            Some(_) => {}
+            None => adds.push(AccountChange::Add(a.clone())),
+        }
+    }
+    out.extend(adds);
+    out
 }
 
 /// `host[:port]` split into host and port (IPv6 literals in brackets).
@@ -165,6 +242,9 @@ impl SipAgent {
         };
         let local = SocketAddr::new(ip, bound.port());
         let mut uc = UaConfig::new(local);
+        // Call-IDs, tags and branches differ from one start to the next: a registrar refuses
+        // a restarted gateway's REGISTER that reuses the last Call-ID with a lower CSeq.
+        uc.seed = rand::random();
         if cfg.network.sip_transport == SipTransport::Tcp {
             uc.transport = crate::sip::transport::TransportKind::Tcp;
         }
@@ -175,42 +255,216 @@ impl SipAgent {
             ..TimerConfig::default()
         };
         let mut ua = UserAgent::new(uc);
-        let mut accounts = Vec::new();
-        let mut account_ids = HashMap::new();
+        let mut running = HashMap::new();
         for a in &enabled {
             // A malformed account is reported and left out; the others still work.
             match account_config(a) {
                 Ok(ac) => {
                     let id = ua.add_account(ac);
-                    account_ids.insert(a.name.clone(), id);
-                    if a.register {
-                        accounts.push((id, a.name.clone()));
-                    }
+                    running.insert(a.name.clone(), (id, (*a).clone()));
                 }
                 Err(e) => println!("account {} registration failed: {e}", a.name),
             }
         }
         let (handle, events, task) = driver::spawn(ua, edge, inbound);
-        // Host names among next hops: resolved once at start (IP literals need nothing).
         for a in &enabled {
-            for hp in [&a.outbound_proxy, &a.proxy, &a.registrar, &a.domain] {
-                let (h, p) = split_host_port(hp.trim().trim_start_matches("sip:"));
-                if !h.is_empty()
-                    && h.parse::<IpAddr>().is_err()
-                    && let Err(e) = handle.resolve(h, p.unwrap_or(5060)).await
-                {
-                    eprintln!("gatewayd: account {}: cannot resolve {h}: {e}", a.name);
+            resolve_hosts(&handle, a).await;
+        }
+        let mut agent = SipAgent {
+            handle,
+            local,
+            accounts: Vec::new(),
+            account_ids: Arc::new(Mutex::new(HashMap::new())),
+            running,
+            free: Vec::new(),
+            unbinding: HashMap::new(),
+            events: Some(events),
+            task,
+        };
+        agent.publish_ids();
+        Ok(agent)
+    }
+
+    /// Brings `accounts` and `account_ids` in line with `running`.
+    fn publish_ids(&mut self) {
+        let mut regs: Vec<(AccountId, String)> = self
+            .running
+            .iter()
+            .filter(|(_, (_, a))| a.register)
+            .map(|(n, (id, _))| (*id, n.clone()))
+            .collect();
+        regs.sort_by_key(|(id, _)| id.0);
+        self.accounts = regs;
+        let ids = self.running.iter().map(|(n, (id, _))| (n.clone(), *id)).collect();
+        if let Ok(mut m) = self.account_ids.lock() {
+            *m = ids;
+        }
+    }
+
+    /// Applies a new configuration's accounts (see [`reconcile`]); returns what changed.
+    pub async fn apply_config(&mut self, cfg: &Config, status: &Mutex<Status>) -> Vec<AccountChange> {
+        let running: Vec<Account> = self.running.values().map(|(_, a)| a.clone()).collect();
+        let changes = reconcile(&running, &cfg.accounts);
+        for ch in &changes {
+            match ch {
+                AccountChange::Remove(name) => {
+                    if let Some((id, _)) = self.running.remove(name) {
+                        println!("account {name} removed");
+                        self.unbind(id, name, None);
+                    }
+                    // A disabled account stays on the page; a removed one is gone from it.
+                    if cfg.accounts.iter().any(|a| a.name == *name)
+                        && let Ok(mut st) = status.lock()
+                    {
+                        st.set_registration(name, RegState::Disabled, "");
+                    }
+                }
+                AccountChange::Update { account, rebind } => {
+                    let Some((id, old)) = self.running.get(&account.name).cloned() else {
+                        continue;
+                    };
+                    println!("account {} changed", account.name);
+                    self.running.insert(account.name.clone(), (id, account.clone()));
+                    let bound = self.handle.with(|ua, _| {
+                        !matches!(
+                            ua.registration_state(id),
+                            None | Some(
+                                crate::sip::registration::RegState::Idle
+                                    | crate::sip::registration::RegState::Unregistered
+                                    | crate::sip::registration::RegState::Backoff { .. }
+                            )
+                        )
+                    });
+                    if let Some(u) = self.unbinding.get_mut(&id) {
+                        // Already unregistering: the newest settings follow.
+                        u.then = Some(account.clone());
+                    } else if old.register && bound && (*rebind || !account.register) {
+                        self.unbind(id, &account.name, Some(account.clone()));
+                        if account.register
+                            && let Ok(mut st) = status.lock()
+                        {
+                            st.set_registration(&account.name, RegState::Registering, "");
+                        }
+                    } else {
+                        self.take_settings(id, account, status).await;
+                    }
+                }
+                AccountChange::Add(account) => {
+                    let ac = match account_config(account) {
+                        Ok(ac) => ac,
+                        Err(e) => {
+                            println!("account {} registration failed: {e}", account.name);
+                            if let Ok(mut st) = status.lock() {
+                                st.set_registration(&account.name, RegState::Failed, e.to_string());
+                            }
+                            continue;
+                        }
+                    };
+                    let id = match self.free.pop() {
+                        Some(id) => {
+                            let _ = self.handle.with(|ua, _| ua.update_account(id, ac));
+                            id
+                        }
+                        None => self.handle.with(|ua, _| ua.add_account(ac)),
+                    };
+                    println!("account {} added", account.name);
+                    self.running.insert(account.name.clone(), (id, account.clone()));
+                    resolve_hosts(&self.handle, account).await;
+                    self.start_registration(id, account, status);
                 }
             }
         }
-        Ok(SipAgent {
-            handle,
-            local,
-            accounts,
-            account_ids: Arc::new(Mutex::new(account_ids)),
-            events: Some(events),
-            task,
-        })
+        self.publish_ids();
+        changes
+    }
+
+    /// Unregisters `id`, then gives it `then` (or frees it) once the registrar confirms or
+    /// [`REBIND_WAIT`] passes.
+    fn unbind(&mut self, id: AccountId, name: &str, then: Option<Account>) {
+        if let Some(u) = self.unbinding.get_mut(&id) {
+            u.then = then;
+            return;
+        }
+        let r = self.handle.with(|ua, now| ua.unregister(now, id));
+        if r.is_err() {
+            return;
+        }
+        self.unbinding.insert(
+            id,
+            Unbinding {
+                name: name.to_string(),
+                then,
+                deadline: tokio::time::Instant::now() + REBIND_WAIT,
+            },
+        );
+    }
+
+    /// The old binding of `id` is gone (or the wait is over): on to what follows.
+    async fn unbound(&mut self, id: AccountId, status: &Mutex<Status>) {
+        let Some(u) = self.unbinding.remove(&id) else {
+            return;
+        };
+        match u.then {
+            Some(a) => self.take_settings(id, &a, status).await,
+            None => self.free.push(id),
+        }
+    }
+
+    /// Gives user agent account `id` the settings of `a` and registers it when it should.
+    async fn take_settings(&mut self, id: AccountId, a: &Account, status: &Mutex<Status>) {
+        match account_config(a) {
+            Ok(ac) => {
+                let _ = self.handle.with(|ua, _| ua.update_account(id, ac));
+                resolve_hosts(&self.handle, a).await;
+                self.start_registration(id, a, status);
+            }
+            Err(e) => {
+                // Left out until a later change makes it valid.
+                println!("account {} registration failed: {e}", a.name);
+                self.running.remove(&a.name);
+                self.free.push(id);
+                self.publish_ids();
+                if let Ok(mut st) = status.lock() {
+                    st.set_registration(&a.name, RegState::Failed, e.to_string());
+                }
+            }
+        }
+    }
+
+    fn start_registration(&self, id: AccountId, a: &Account, status: &Mutex<Status>) {
+        let state = if a.register {
+            match self.handle.with(|ua, now| ua.register(now, id)) {
+                Ok(()) => RegState::Registering,
+                Err(e) => {
+                    println!("account {} registration failed: {e}", a.name);
+                    RegState::Failed
+                }
+            }
+        } else {
+            RegState::Disabled
+        };
+        if let Ok(mut st) = status.lock() {
+            st.set_registration(&a.name, state, "");
+        }
+    }
+
+    /// The earliest deadline of an unbinding account.
+    fn next_unbind_deadline(&self) -> Option<tokio::time::Instant> {
+        self.unbinding.values().map(|u| u.deadline).min()
+    }
+
+    /// Handles a registration event: an unbinding account's progress, else news for the page.
+    async fn on_registration(&mut self, id: AccountId, ev: &RegEvent, status: &Mutex<Status>) {
+        if let Some(u) = self.unbinding.get(&id) {
+            if matches!(ev, RegEvent::Unregistered) {
+                println!("account {} unregistered", u.name);
+                self.unbound(id, status).await;
+            }
+            return;
+        }
+        if let Some(n) = self.account_name(id) {
+            publish(status, n, ev);
+        }
     }
 
     /// Sends the first REGISTER of every account.
@@ -324,11 +578,26 @@ pub fn mark_registering(status: &Mutex<Status>, agent: &SipAgent) {
     }
 }
 
-/// Runs until `stop` fires: publishes registration events; other events are handed to
-/// `other`. Then unregisters (bounded) and stops the user agent.
+/// Host names among an account's next hops, resolved when it joins (IP literals need nothing).
+async fn resolve_hosts(handle: &UaHandle, a: &Account) {
+    for hp in [&a.outbound_proxy, &a.proxy, &a.registrar, &a.domain] {
+        let (h, p) = split_host_port(hp.trim().trim_start_matches("sip:"));
+        if !h.is_empty()
+            && h.parse::<IpAddr>().is_err()
+            && let Err(e) = handle.resolve(h, p.unwrap_or(5060)).await
+        {
+            eprintln!("gatewayd: account {}: cannot resolve {h}: {e}", a.name);
+        }
+    }
+}
+
+/// Runs until `stop` fires: publishes registration events, applies each new configuration
+/// from `config` to the accounts; other events are handed to `other`. Then unregisters
+/// (bounded) and stops the user agent.
 pub async fn run(
     mut agent: SipAgent,
     status: Arc<Mutex<Status>>,
+    mut config: tokio::sync::watch::Receiver<Arc<Config>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     mut other: impl FnMut(&SipAgent, UaEvent, Instant),
 ) {
@@ -337,14 +606,37 @@ pub async fn run(
     };
     mark_registering(&status, &agent);
     agent.register_all();
+    // The configuration the agent started from may already have been replaced.
+    config.mark_changed();
+    let mut config_open = true;
     loop {
+        let unbind_deadline = agent.next_unbind_deadline();
         tokio::select! {
             _ = stop.changed() => break,
+            r = config.changed(), if config_open => {
+                if r.is_err() {
+                    config_open = false;
+                    continue;
+                }
+                let cfg = config.borrow_and_update().clone();
+                agent.apply_config(&cfg, &status).await;
+            }
+            _ = tokio::time::sleep_until(unbind_deadline.unwrap_or_else(tokio::time::Instant::now)),
+                if unbind_deadline.is_some() => {
+                let now = tokio::time::Instant::now();
+                let due: Vec<AccountId> = agent
+                    .unbinding
+                    .iter()
+                    .filter(|(_, u)| u.deadline <= now)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in due {
+                    agent.unbound(id, &status).await;
+                }
+            }
             ev = events.recv() => match ev {
                 Some(UaEvent::Registration { account, event }) => {
-                    if let Some(n) = agent.account_name(account) {
-                        publish(&status, n, &event);
-                    }
+                    agent.on_registration(account, &event, &status).await;
                 }
                 Some(ev) => other(&agent, ev, Instant::now()),
                 None => break,
@@ -383,5 +675,196 @@ mod tests {
         assert_eq!(c.registrar.to_string(), "sip:127.0.0.1");
         assert_eq!(c.outbound_proxy.unwrap().to_string(), "sip:127.0.0.1:5070");
         assert_eq!(c.credentials.unwrap().username, "1001");
+    }
+
+    fn acct(name: &str, user: &str, password: &str) -> Account {
+        Account {
+            name: name.into(),
+            enabled: true,
+            user: user.into(),
+            domain: "127.0.0.1".into(),
+            password: password.into(),
+            register: true,
+            expires_s: 600,
+            ..Account::default()
+        }
+    }
+
+    #[test]
+    fn reconcile_names_only_what_changed() {
+        let main = acct("main", "1001", "pw1");
+        let trunk = Account {
+            register: false,
+            ..acct("trunk", "trunk", "")
+        };
+        let running = vec![main.clone(), trunk.clone()];
+        // Same settings: nothing to do.
+        assert!(reconcile(&running, &[main.clone(), trunk.clone()]).is_empty());
+        // Settings the user agent does not use: nothing either.
+        let mut t2 = trunk.clone();
+        t2.trunk_profile = crate::config::model::TrunkProfile::SipT;
+        assert!(reconcile(&running, &[main.clone(), t2]).is_empty());
+        // New password, same binding.
+        let m2 = acct("main", "1001", "pw2");
+        assert_eq!(
+            reconcile(&running, &[m2.clone(), trunk.clone()]),
+            vec![AccountChange::Update {
+                account: m2,
+                rebind: false
+            }]
+        );
+        // Expiry alone re-registers without rebinding.
+        let mut m3 = main.clone();
+        m3.expires_s = 300;
+        assert_eq!(
+            reconcile(&running, &[m3.clone(), trunk.clone()]),
+            vec![AccountChange::Update {
+                account: m3,
+                rebind: false
+            }]
+        );
+        // Another user (address of record) or registrar: the old binding goes first.
+        let m4 = acct("main", "1002", "pw2");
+        let mut m5 = main.clone();
+        m5.registrar = "127.0.0.1:5070".into();
+        for m in [m4, m5] {
+            assert_eq!(
+                reconcile(&running, &[m.clone(), trunk.clone()]),
+                vec![AccountChange::Update {
+                    account: m,
+                    rebind: true
+                }]
+            );
+        }
+        // Disabled and removed accounts leave; a new one joins; removals come first.
+        let off = Account {
+            enabled: false,
+            ..main.clone()
+        };
+        let extra = acct("extra", "1003", "pw3");
+        assert_eq!(
+            reconcile(&running, &[extra.clone(), off]),
+            vec![
+                AccountChange::Remove("main".into()),
+                AccountChange::Remove("trunk".into()),
+                AccountChange::Add(extra.clone()),
+            ]
+        );
+        // Registration switched on for a trunk.
+        let mut t3 = trunk.clone();
+        t3.register = true;
+        assert_eq!(
+            reconcile(&running, &[main.clone(), t3.clone(), extra.clone()]),
+            vec![
+                AccountChange::Update {
+                    account: t3,
+                    rebind: false
+                },
+                AccountChange::Add(extra),
+            ]
+        );
+    }
+
+    mod ua_accounts {
+        use std::net::SocketAddr;
+        use std::time::Instant;
+
+        use crate::sip::registration::RegState as UaRegState;
+        use crate::sip::transport::{Inbound, TransportKind};
+        use crate::sip::ua::{UaConfig, UaOutput, UserAgent};
+        use crate::sip::wire::Message;
+
+        use super::*;
+
+        const REGISTRAR: &str = "127.0.0.1:5060";
+
+        fn registers(ua: &mut UserAgent) -> Vec<Message> {
+            let mut v = Vec::new();
+            while let Some(o) = ua.poll_output() {
+                if let UaOutput::Send { msg, .. } = o
+                    && msg.method().is_some_and(|m| m.as_str() == "REGISTER")
+                {
+                    v.push(msg);
+                }
+            }
+            v
+        }
+
+        fn answer(ua: &mut UserAgent, now: Instant, req: &Message, code: u16) {
+            let mut r = req.make_response(code, Some("reg"));
+            if code == 200
+                && let Some(c) = req.header("Contact")
+            {
+                r.push_named("Contact", c);
+            }
+            let inb = Inbound {
+                transport: TransportKind::Udp,
+                source: REGISTRAR.parse::<SocketAddr>().unwrap(),
+                local: "127.0.0.1:5062".parse().unwrap(),
+                conn: None,
+                data: r.to_bytes(),
+            };
+            ua.handle_inbound(now, &inb);
+        }
+
+        fn registrar_acct(user: &str, password: &str) -> Account {
+            Account {
+                domain: REGISTRAR.into(),
+                ..acct("main", user, password)
+            }
+        }
+
+        fn cseq(m: &Message) -> u32 {
+            m.cseq().unwrap().seq
+        }
+
+        #[test]
+        fn updated_account_registers_the_same_binding_with_new_settings() {
+            let now = Instant::now();
+            let mut ua = UserAgent::new(UaConfig::new("127.0.0.1:5062".parse().unwrap()));
+            let id = ua.add_account(account_config(&registrar_acct("1001", "pw1")).unwrap());
+            ua.register(now, id).unwrap();
+            let r1 = registers(&mut ua).pop().unwrap();
+            answer(&mut ua, now, &r1, 200);
+            assert!(ua.registration_state(id).unwrap().is_registered());
+
+            // New expiry: same Call-ID, higher CSeq, so the registrar updates the binding.
+            let mut changed = registrar_acct("1001", "pw1");
+            changed.expires_s = 120;
+            ua.update_account(id, account_config(&changed).unwrap()).unwrap();
+            assert_eq!(ua.registration_state(id), Some(&UaRegState::Idle));
+            ua.register(now, id).unwrap();
+            let r2 = registers(&mut ua).pop().unwrap();
+            assert_eq!(r2.call_id(), r1.call_id());
+            assert!(cseq(&r2) > cseq(&r1));
+            assert_eq!(r2.header("Expires"), Some("120"));
+
+            // Replaced again while that REGISTER is outstanding: its late answer is ignored.
+            ua.update_account(id, account_config(&changed).unwrap()).unwrap();
+            answer(&mut ua, now, &r2, 200);
+            assert_eq!(ua.registration_state(id), Some(&UaRegState::Idle));
+            ua.register(now, id).unwrap();
+            let r3 = registers(&mut ua).pop().unwrap();
+            assert!(cseq(&r3) > cseq(&r2));
+            answer(&mut ua, now, &r3, 200);
+            assert!(ua.registration_state(id).unwrap().is_registered());
+
+            // One account unregisters alone; another user then registers on the same id.
+            let other = ua.add_account(account_config(&registrar_acct("1009", "")).unwrap());
+            ua.unregister(now, id).unwrap();
+            let u = registers(&mut ua).pop().unwrap();
+            assert_eq!(u.header("Expires"), Some("0"));
+            assert!(u.header("To").unwrap().contains("1001@"));
+            answer(&mut ua, now, &u, 200);
+            assert_eq!(ua.registration_state(id), Some(&UaRegState::Unregistered));
+            assert_eq!(ua.registration_state(other), Some(&UaRegState::Idle));
+            ua.update_account(id, account_config(&registrar_acct("1002", "pw2")).unwrap())
+                .unwrap();
+            ua.register(now, id).unwrap();
+            let r4 = registers(&mut ua).pop().unwrap();
+            assert!(r4.header("To").unwrap().contains("1002@"));
+            assert!(cseq(&r4) > cseq(&u));
+            assert!(ua.unregister(now, crate::sip::ua::AccountId(99)).is_err());
+        }
     }
 }
