@@ -203,35 +203,158 @@ pub fn call_control(cfg: &crate::config::Config) -> Option<crate::call::control:
     }
 }
 
-/// Runs call control over the media loop's events and drains them into the status, every
-/// tick, until `stop` fires.
+/// The SIP side of the control plane: the running user agent, its call events and the legs
+/// joining it to the ports.
+pub struct SipSide {
+    pub ua: crate::sip::ua::driver::UaHandle,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<crate::sip::ua::UaEvent>,
+    pub legs: crate::call::sipleg::SipLegs,
+}
+
+/// Puts each port's call state and the calls in progress on the status page.
+fn publish_calls(
+    status: &Mutex<Status>,
+    cc: &crate::call::control::CallControl,
+    sip: Option<&SipSide>,
+    media: &MediaHandle,
+) {
+    let calls = sip
+        .map(|s| s.ua.with(|ua, _| s.legs.calls(ua)))
+        .unwrap_or_default();
+    let Ok(mut st) = status.lock() else { return };
+    for p in st.ports.iter_mut() {
+        p.call_state = cc.call_state(p.id);
+    }
+    st.calls = calls
+        .into_iter()
+        .map(|c| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = media.stats.stream(c.stream);
+            let get = |f: fn(&crate::media::StreamStats) -> u64| s.map(f).unwrap_or(0);
+            crate::web::status::CallStatus {
+                port: c.port,
+                direction: if c.outgoing { "out" } else { "in" }.into(),
+                remote: c.remote,
+                state: c.state.into(),
+                codec: c.codec.into(),
+                since_ms: c.since.elapsed().as_millis() as u64,
+                rtp_sent: get(|s| s.packets_sent.load(Relaxed)),
+                rtp_received: get(|s| s.packets_received.load(Relaxed)),
+                rtp_lost: get(|s| s.packets_lost.load(Relaxed)),
+                jitter_ms: s.map(|s| s.jitter.load(Relaxed) as f32 / 8.0).unwrap_or(0.0),
+            }
+        })
+        .collect();
+}
+
+/// Runs call control over the media loop's events, the user agent's call events and
+/// configuration changes, and drains them into the status, until `stop` fires.
 pub async fn control_plane(
     mut media: MediaHandle,
     status: Arc<Mutex<Status>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     mut calls: Option<crate::call::control::CallControl>,
+    mut sip: Option<SipSide>,
+    mut config: tokio::sync::watch::Receiver<Arc<Config>>,
 ) -> MediaHandle {
-    use crate::call::{PortAction, SipEvent};
+    use crate::call::PortAction;
+    use crate::call::SipEvent;
+    use crate::call::sipleg::bind_rtp;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut turns: u64 = 0;
+    let mut now = hal::Instant::ZERO;
     loop {
+        let mut ua_event = None;
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
+            ev = async {
+                match sip.as_mut() {
+                    Some(s) => s.events.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match ev {
+                Some(ev) => ua_event = Some(ev),
+                // The user agent stopped: calls go on without it.
+                None => sip = None,
+            },
+            r = config.changed() => {
+                if r.is_ok() {
+                    let cfg = config.borrow_and_update().clone();
+                    if let Some(cc) = calls.as_mut()
+                        && let Err(e) = cc.reconfigure(&cfg)
+                    {
+                        eprintln!("gatewayd: new port settings not applied: {e}");
+                    }
+                    if let Some(s) = sip.as_mut() {
+                        s.legs.reconfigure(&cfg);
+                    }
+                }
+            }
         }
         if let Some(cc) = calls.as_mut() {
-            let now = cc.drive(&mut media, |ev| {
-                if let MediaEvent::Line(ev) = ev {
+            if let Some(ev) = ua_event.take()
+                && let Some(s) = sip.as_mut()
+            {
+                let legs = &mut s.legs;
+                s.ua.with(|ua, t| legs.ua_event(ua, cc, ev, t, now, &mut bind_rtp));
+            }
+            let mut seen = Vec::new();
+            now = cc.drive(&mut media, |ev| match ev {
+                MediaEvent::Line(ev) => {
                     eprintln!("port {}: {:?}", ev.port, ev.kind);
                     record_event(&status, ev);
                 }
+                MediaEvent::Audio(a) => {
+                    if let crate::media::AudioEventKind::DtmfStart { digit, .. } = a.kind {
+                        seen.push(*ev);
+                        let _ = digit;
+                    }
+                }
+                MediaEvent::Stream(_) => seen.push(*ev),
             });
-            // Without a SIP user agent attached, calls beyond the local ports fail (reorder).
-            while let Some(req) = cc.take_sip() {
-                if let PortAction::Invite { leg, .. } = req.action {
-                    cc.sip_event(req.port, SipEvent::Failed { leg, status: 503 }, now);
+            if let Some(s) = sip.as_mut() {
+                let legs = &mut s.legs;
+                for ev in seen {
+                    match ev {
+                        MediaEvent::Audio(a) => {
+                            if let crate::media::AudioEventKind::DtmfStart { digit, .. } = a.kind {
+                                s.ua.with(|ua, t| legs.line_digit(ua, cc, a.port, digit, t));
+                            }
+                        }
+                        MediaEvent::Stream(e) => legs.stream_event(&e),
+                        MediaEvent::Line(_) => {}
+                    }
                 }
             }
+            while let Some(req) = cc.take_sip() {
+                match sip.as_mut() {
+                    Some(s) => {
+                        let legs = &mut s.legs;
+                        s.ua.with(|ua, t| legs.request(ua, cc, req, t, now, &mut bind_rtp));
+                    }
+                    // Without a user agent, calls beyond the local ports fail (reorder).
+                    None => {
+                        if let PortAction::Invite { leg, .. } = req.action {
+                            cc.sip_event(req.port, SipEvent::Failed { leg, status: 503 }, now);
+                        }
+                    }
+                }
+            }
+            cc.flush(&mut media);
+            turns += 1;
+            if turns.is_multiple_of(20) {
+                publish_calls(&status, cc, sip.as_ref(), &media);
+            }
+        } else if let Some(ev) = ua_event.take()
+            && let (Some(s), crate::sip::ua::UaEvent::Incoming { call, .. }) = (sip.as_ref(), &ev)
+        {
+            // No port can take calls.
+            let call = *call;
+            s.ua.with(|ua, t| {
+                let _ = ua.reject(t, call, 503);
+            });
         }
         while let Ok(ev) = media.events.pop() {
             if let MediaEvent::Line(ev) = ev {

@@ -215,17 +215,39 @@ async fn run(
     let calls = app::call_control(&cfg);
     // The live configuration: the web page sends each saved change, subscribers apply it.
     let (config_tx, _) = tokio::sync::watch::channel(Arc::new(cfg.clone()));
-    let sip = match gateway::sipcalls::SipAgent::start(&cfg).await {
-        Ok(agent) => Some(tokio::spawn(gateway::sipcalls::run(
-            agent,
-            status.clone(),
-            config_tx.subscribe(),
-            stop_rx.clone(),
-            |_, _, _| {},
-        ))),
+    let (sip, sip_side) = match gateway::sipcalls::SipAgent::start(&cfg).await {
+        Ok(agent) => {
+            // Call events go to the control plane; registration stays with the SIP side.
+            let (call_tx, call_rx) = tokio::sync::mpsc::unbounded_channel();
+            let media_ip = if cfg.network.interface.is_unspecified() {
+                agent.local.ip()
+            } else {
+                cfg.network.interface
+            };
+            let side = app::SipSide {
+                ua: agent.handle.clone(),
+                events: call_rx,
+                legs: gateway::call::sipleg::SipLegs::new(
+                    &cfg,
+                    media_ip,
+                    agent.account_ids.clone(),
+                    opened.media.stats.streams.len(),
+                ),
+            };
+            let task = tokio::spawn(gateway::sipcalls::run(
+                agent,
+                status.clone(),
+                config_tx.subscribe(),
+                stop_rx.clone(),
+                move |_, ev, _| {
+                    let _ = call_tx.send(ev);
+                },
+            ));
+            (Some(task), Some(side))
+        }
         Err(e) => {
             eprintln!("gatewayd: SIP disabled: {e}");
-            None
+            (None, None)
         }
     };
     let control = tokio::spawn(app::control_plane(
@@ -233,6 +255,8 @@ async fn run(
         status.clone(),
         stop_rx.clone(),
         calls,
+        sip_side,
+        config_tx.subscribe(),
     ));
     let mut web_stop = stop_rx.clone();
     let web_state = WebState::new(status.clone(), config_tx, Some(store.clone()));

@@ -74,7 +74,16 @@ pub struct CallControl {
     sip: VecDeque<SipRequest>,
     /// Latest instant seen on the media loop's clock.
     clock: Instant,
+    /// New settings of ports that were busy when they changed, applied when they go idle
+    /// (`None`: the port was removed or disabled).
+    pending: Vec<PendingPort>,
+    /// Local extensions waiting for the local calls in progress to end.
+    pending_extensions: Option<Vec<(String, u8)>>,
 }
+
+/// A port's settings waiting for it to go idle: its new machine and setup commands, or `None`
+/// when the port goes away.
+type PendingPort = (u8, Option<(PortEntry, Vec<MediaCommand>)>);
 
 /// DTMF out-dialling timing on FXO lines (Q.23/Q.24 comfortable values).
 const DTMF_ON_MS: u16 = 100;
@@ -83,6 +92,16 @@ const DTMF_OFF_MS: u16 = 100;
 const PULSE_BREAK_MS: u16 = 60;
 const PULSE_MAKE_MS: u16 = 40;
 const PULSE_INTERDIGIT_MS: u16 = 800;
+
+/// The port a setup command is for.
+fn command_port(cmd: &MediaCommand) -> Option<u8> {
+    match cmd {
+        MediaCommand::SetTonePlan { port, .. }
+        | MediaCommand::SetHookTiming { port, .. }
+        | MediaCommand::SetCallProgress { port, .. } => Some(*port),
+        _ => None,
+    }
+}
 
 impl CallControl {
     /// Builds the machines of the enabled ports and queues each port's initial media settings
@@ -95,6 +114,8 @@ impl CallControl {
             media: VecDeque::new(),
             sip: VecDeque::new(),
             clock: Instant::ZERO,
+            pending: Vec::new(),
+            pending_extensions: None,
         };
         let mut fxs_ids = Vec::new();
         for p in cfg.ports.iter().filter(|p| p.enabled) {
@@ -135,6 +156,63 @@ impl CallControl {
         }
         cc.router = LocalRouter::new(LocalRouter::default_extensions(&fxs_ids));
         Ok(cc)
+    }
+
+    /// New port settings from a changed configuration. Idle ports take them at once (tone
+    /// plan, hook timing, dial plan...); a port in a call keeps its settings until the call
+    /// ends, so no call is dropped. A configuration that does not build leaves everything as
+    /// it was.
+    pub fn reconfigure(&mut self, cfg: &Config) -> Result<(), CallConfigError> {
+        let mut fresh = CallControl::from_config(cfg)?;
+        let mut setup: HashMap<u8, Vec<MediaCommand>> = HashMap::new();
+        while let Some(cmd) = fresh.media.pop_front() {
+            if let Some(p) = command_port(&cmd) {
+                setup.entry(p).or_default().push(cmd);
+            }
+        }
+        let mut pending: Vec<PendingPort> = fresh
+            .ports
+            .into_iter()
+            .map(|e| {
+                let cmds = setup.remove(&e.id).unwrap_or_default();
+                (e.id, Some((e, cmds)))
+            })
+            .collect();
+        for p in &self.ports {
+            if !pending.iter().any(|(id, _)| *id == p.id) {
+                pending.push((p.id, None));
+            }
+        }
+        self.pending = pending;
+        self.pending_extensions = Some(fresh.router.extensions().to_vec());
+        self.apply_pending();
+        Ok(())
+    }
+
+    /// Applies pending settings to the ports that are idle now.
+    fn apply_pending(&mut self) {
+        if self.pending.is_empty() && self.pending_extensions.is_none() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for (id, new) in pending {
+            let idle = self.port(id).is_none() || self.is_idle(id);
+            if !idle {
+                self.pending.push((id, new));
+                continue;
+            }
+            self.ports.retain(|p| p.id != id);
+            if let Some((entry, cmds)) = new {
+                self.ports.push(entry);
+                self.media.extend(cmds);
+            }
+        }
+        self.ports.sort_by_key(|p| p.id);
+        if self.router.is_idle()
+            && let Some(ext) = self.pending_extensions.take()
+        {
+            self.router = LocalRouter::new(ext);
+        }
     }
 
     /// One turn of the control plane against the running media loop: drains its events (each
@@ -208,6 +286,22 @@ impl CallControl {
         self.ports.iter_mut().find(|p| p.id == id)
     }
 
+    /// Queues a media command in order with the ports' own (the SIP legs start, modify and
+    /// stop their streams through here so that a port never connects to a stream not started).
+    pub fn push_media(&mut self, cmd: MediaCommand) {
+        self.media.push_back(cmd);
+    }
+
+    /// Sends the queued media commands to the loop (a full queue keeps the rest for later).
+    pub fn flush(&mut self, media: &mut MediaHandle) {
+        while let Some(cmd) = self.media.pop_front() {
+            if let Err(cmd) = media.send(cmd) {
+                self.media.push_front(cmd);
+                break;
+            }
+        }
+    }
+
     pub fn take_media(&mut self) -> Option<MediaCommand> {
         self.media.pop_front()
     }
@@ -229,6 +323,7 @@ impl CallControl {
 
     /// Runs every port's due timers.
     pub fn poll(&mut self, now: Instant) {
+        self.apply_pending();
         for p in &mut self.ports {
             match &mut p.machine {
                 PortMachine::Fxs(m) => m.poll(now),

@@ -23,6 +23,7 @@ pub mod fxo;
 pub mod fxs;
 pub mod identity;
 pub mod router;
+pub mod sipleg;
 
 use codecs::tones::ToneKind;
 use hal::fxs::LineFeed;

@@ -53,6 +53,16 @@ impl LocalRouter {
     }
 
     /// The default extensions of these FXS port ids (`*01` for port 0...).
+    /// The extensions (number, port).
+    pub fn extensions(&self) -> &[(String, u8)] {
+        &self.extensions
+    }
+
+    /// True when no local call is in progress.
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty()
+    }
+
     pub fn default_extensions(ports: &[u8]) -> Vec<(String, u8)> {
         ports
             .iter()

@@ -1,0 +1,905 @@
+//! The SIP legs of the ports' calls: what joins [`CallControl`] to the user agent and the media
+//! loop.
+//!
+//! [`SipLegs`] turns a port's SIP requests ([`SipRequest`]) into user agent calls with an SDP
+//! offer or answer, and the user agent's events ([`UaEvent`]) into the port's [`SipEvent`]s.
+//! Each leg owns an RTP stream slot of the media loop and the SDP state of its call
+//! ([`SdpNegotiator`]). The stream is started (inactive, sending nothing) as soon as the leg
+//! exists, so that the port may connect its audio at any time; the negotiated parameters are
+//! applied with `ModifyStream` when the offer/answer completes (183 early media, 200, ACK,
+//! re-INVITE, UPDATE).
+//!
+//! Sans-IO like everything it joins: it runs on a borrowed [`UserAgent`] and [`CallControl`]
+//! with the caller's clocks; binding the RTP sockets is the only I/O, done through the
+//! caller's `bind` function.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use codecs::codec::VoiceCodec;
+
+use super::control::{CallControl, SipRequest};
+use super::{CallerInfo, LegId, PortAction, SipEvent};
+use crate::config::Config;
+use crate::config::model::{Codec, DtmfMode, PortKind};
+use crate::media::{
+    DigitTarget, Digits, Direction, DtmfTransport, MediaCommand, StreamConfig, StreamId, StreamSockets,
+};
+use crate::rtp::socket::{BindError, StdRtpSocketPair};
+use crate::sdp::parse::{Direction as SdpDirection, SessionDescription};
+use crate::sdp::{AudioCodec, LocalMedia, NegotiatedAudio, OfferAnswerConfig, SdpNegotiator};
+use crate::sip::ua::call::InviteRequest;
+use crate::sip::ua::call::{CallHandle, EndReason};
+use crate::sip::ua::{AccountId, Body, UaEvent, UserAgent};
+use crate::sip::wire::{Message, Method, NameAddr, Uri};
+use crate::trunk::mime::parse_body;
+
+/// Accounts of the user agent by configured name (kept by the SIP side, read here).
+pub type AccountMap = Arc<Mutex<HashMap<String, AccountId>>>;
+
+/// What a port's calls need to know of the configuration.
+#[derive(Clone, Debug)]
+struct PortSip {
+    kind: PortKind,
+    account: String,
+    oa: OfferAnswerConfig,
+    dtmf: DtmfMode,
+}
+
+/// Where an account's calls go.
+#[derive(Clone, Debug)]
+struct AccountSip {
+    user: String,
+    domain: String,
+}
+
+/// One call of one port.
+#[derive(Debug)]
+struct Leg {
+    port: u8,
+    leg: LegId,
+    call: CallHandle,
+    stream: StreamId,
+    sdp: SdpNegotiator,
+    outgoing: bool,
+    remote: String,
+    since: std::time::Instant,
+    /// Our SDP answer to the INVITE's offer (incoming calls), sent in 183 and 200.
+    answer: Option<Vec<u8>>,
+    /// The stream runs with negotiated parameters (not only the initial inactive ones).
+    live: bool,
+}
+
+/// A snapshot of a call for the status page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegStatus {
+    pub port: u8,
+    pub outgoing: bool,
+    pub remote: String,
+    pub state: &'static str,
+    pub codec: &'static str,
+    pub stream: StreamId,
+    pub since: std::time::Instant,
+}
+
+/// Why an incoming INVITE was refused before any port saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No enabled port takes calls for it.
+    NoPort,
+    /// Every port that could take it is busy.
+    Busy,
+    /// The offer has nothing we can use.
+    NotAcceptable,
+    /// No RTP port or stream slot free.
+    NoMedia,
+}
+
+impl Refusal {
+    pub fn status(self) -> u16 {
+        match self {
+            Refusal::NoPort => 404,
+            Refusal::Busy => 486,
+            Refusal::NotAcceptable => 488,
+            Refusal::NoMedia => 503,
+        }
+    }
+}
+
+/// The SIP legs of every port.
+pub struct SipLegs {
+    ports: HashMap<u8, PortSip>,
+    accounts: HashMap<String, AccountSip>,
+    ids: AccountMap,
+    media_ip: IpAddr,
+    rtp_ports: (u16, u16),
+    next_rtp: u16,
+    symmetric: bool,
+    free: Vec<StreamId>,
+    legs: Vec<Leg>,
+    next_incoming: u32,
+    session_seq: u64,
+}
+
+fn audio_codec(c: Codec) -> AudioCodec {
+    match c {
+        Codec::Pcmu => AudioCodec::Pcmu,
+        Codec::Pcma => AudioCodec::Pcma,
+        Codec::Gsm => AudioCodec::Gsm,
+    }
+}
+
+fn voice_codec(c: AudioCodec) -> VoiceCodec {
+    match c {
+        AudioCodec::Pcmu => VoiceCodec::Pcmu,
+        AudioCodec::Pcma => VoiceCodec::Pcma,
+        AudioCodec::Gsm => VoiceCodec::Gsm,
+    }
+}
+
+fn media_direction(d: SdpDirection) -> Direction {
+    match (d.sends(), d.receives()) {
+        (true, true) => Direction::SendRecv,
+        (true, false) => Direction::SendOnly,
+        (false, true) => Direction::RecvOnly,
+        (false, false) => Direction::Inactive,
+    }
+}
+
+/// The SDP of a received message: the body itself, or the application/sdp part of a
+/// multipart body (SIP-T/SIP-I carry ISUP beside it).
+pub fn sdp_of(m: &Message) -> Option<&[u8]> {
+    if m.body.is_empty() {
+        return None;
+    }
+    let ct = m.header("Content-Type").unwrap_or("application/sdp");
+    let fallback = crate::trunk::isup::Variant::Itu;
+    parse_body(ct, m.header("Content-Disposition"), &m.body, fallback)
+        .ok()
+        .and_then(|b| b.sdp)
+}
+
+/// The body of a DTMF relay INFO (`Signal=5`), as the key it carries.
+pub fn dtmf_relay_key(m: &Message) -> Option<char> {
+    let ct = m.header("Content-Type")?.trim().to_ascii_lowercase();
+    let text = std::str::from_utf8(&m.body).ok()?;
+    if ct.starts_with("application/dtmf-relay") {
+        let line = text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("Signal")
+                .or_else(|| l.trim().strip_prefix("signal"))
+        })?;
+        let v = line.trim_start().strip_prefix('=')?.trim();
+        return v
+            .chars()
+            .next()
+            .filter(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(*c));
+    }
+    if ct.starts_with("application/dtmf") {
+        // RFC 2833-style event numbers in a bare body.
+        let n: u8 = text.trim().parse().ok()?;
+        return b"0123456789*#ABCD".get(n as usize).map(|&b| b as char);
+    }
+    None
+}
+
+impl SipLegs {
+    /// Legs for `cfg`'s ports; RTP binds to `media_ip` (the address the SDP announces) in the
+    /// configured port range; `max_streams` is the media loop's number of stream slots.
+    pub fn new(cfg: &Config, media_ip: IpAddr, ids: AccountMap, max_streams: usize) -> SipLegs {
+        let mut legs = SipLegs {
+            ports: HashMap::new(),
+            accounts: HashMap::new(),
+            ids,
+            media_ip,
+            rtp_ports: (cfg.network.rtp_port_min, cfg.network.rtp_port_max),
+            next_rtp: cfg.network.rtp_port_min,
+            symmetric: cfg.nat.symmetric_rtp,
+            free: (0..max_streams as u16).rev().map(StreamId).collect(),
+            legs: Vec::new(),
+            next_incoming: 0,
+            session_seq: 0,
+        };
+        legs.reconfigure(cfg);
+        legs
+    }
+
+    /// New port and account settings; calls in progress keep the ones they started with.
+    pub fn reconfigure(&mut self, cfg: &Config) {
+        self.ports = cfg
+            .ports
+            .iter()
+            .filter(|p| p.enabled)
+            .map(|p| {
+                let oa = OfferAnswerConfig {
+                    codecs: p.codecs.iter().map(|&c| audio_codec(c)).collect(),
+                    ptime: p.ptime_ms.clamp(10, 60),
+                    ..OfferAnswerConfig::default()
+                };
+                (
+                    p.id,
+                    PortSip {
+                        kind: p.kind,
+                        account: p.account.clone(),
+                        oa,
+                        dtmf: p.dtmf_mode,
+                    },
+                )
+            })
+            .collect();
+        self.accounts = cfg
+            .accounts
+            .iter()
+            .filter(|a| a.enabled)
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    AccountSip {
+                        user: a.user.clone(),
+                        domain: a.domain.clone(),
+                    },
+                )
+            })
+            .collect();
+        self.rtp_ports = (cfg.network.rtp_port_min, cfg.network.rtp_port_max);
+        self.symmetric = cfg.nat.symmetric_rtp;
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self, ua: &UserAgent) -> Vec<LegStatus> {
+        self.legs
+            .iter()
+            .map(|l| LegStatus {
+                port: l.port,
+                outgoing: l.outgoing,
+                remote: l.remote.clone(),
+                state: match ua.call_info(l.call).map(|i| i.state) {
+                    Some(crate::sip::ua::call::CallState::Confirmed)
+                    | Some(crate::sip::ua::call::CallState::Answered) => "connected",
+                    Some(crate::sip::ua::call::CallState::Ringing)
+                    | Some(crate::sip::ua::call::CallState::Proceeding) => "ringing",
+                    Some(crate::sip::ua::call::CallState::Terminating) => "ending",
+                    _ => "setup",
+                },
+                codec: l.sdp.current().map(|n| n.codec.encoding_name()).unwrap_or(""),
+                stream: l.stream,
+                since: l.since,
+            })
+            .collect()
+    }
+
+    /// Number of calls in progress.
+    pub fn len(&self) -> usize {
+        self.legs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.legs.is_empty()
+    }
+
+    fn account_id(&self, name: &str) -> Option<AccountId> {
+        self.ids.lock().ok()?.get(name).copied()
+    }
+
+    fn account_name(&self, id: AccountId) -> Option<String> {
+        let ids = self.ids.lock().ok()?;
+        ids.iter().find(|(_, v)| **v == id).map(|(k, _)| k.clone())
+    }
+
+    fn find(&self, port: u8, leg: LegId) -> Option<usize> {
+        self.legs.iter().position(|l| l.port == port && l.leg == leg)
+    }
+
+    fn find_call(&self, call: CallHandle) -> Option<usize> {
+        self.legs.iter().position(|l| l.call == call)
+    }
+
+    /// Binds the sockets and takes a stream slot for a new leg; the stream starts inactive.
+    fn open_media(
+        &mut self,
+        cc: &mut CallControl,
+        port: u8,
+        bind: &mut dyn FnMut(IpAddr, (u16, u16), u16) -> Result<StdRtpSocketPair, BindError>,
+    ) -> Option<(StreamId, SdpNegotiator)> {
+        let ps = self.ports.get(&port)?.clone();
+        let stream = self.free.pop()?;
+        let pair = match bind(self.media_ip, self.rtp_ports, self.next_rtp) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("port {port}: no RTP port: {e}");
+                self.free.push(stream);
+                return None;
+            }
+        };
+        let rtp_port = pair.rtp_port().unwrap_or(0);
+        self.next_rtp = rtp_port.wrapping_add(2);
+        self.session_seq += 1;
+        let session_id = u64::from(port) << 48 | self.session_seq << 16 | u64::from(rtp_port);
+        let sdp = SdpNegotiator::new(
+            ps.oa.clone(),
+            LocalMedia {
+                address: self.media_ip,
+                rtp_port,
+            },
+            session_id,
+        );
+        let first = ps.oa.codecs.first().copied().unwrap_or(AudioCodec::Pcmu);
+        let mut sc = StreamConfig::new(voice_codec(first), None);
+        sc.direction = Direction::Inactive;
+        sc.symmetric = self.symmetric;
+        sc.ptime_ms = 20;
+        sc.rtp_timeout = std::time::Duration::ZERO;
+        cc.push_media(MediaCommand::start_stream(
+            stream,
+            StreamSockets {
+                rtp: pair.rtp,
+                rtcp: pair.rtcp,
+            },
+            sc,
+        ));
+        Some((stream, sdp))
+    }
+
+    /// The stream parameters of a negotiation.
+    fn stream_config(&self, port: u8, n: &NegotiatedAudio) -> StreamConfig {
+        let mut sc = StreamConfig::new(voice_codec(n.codec), n.remote_rtp);
+        sc.remote_rtcp = n.remote_rtcp;
+        sc.payload_type = n.payload_type;
+        sc.ptime_ms = n.send_ptime.clamp(10, 60) as u8;
+        sc.telephone_event_pt = n.telephone_event_pt;
+        sc.cn_pt = n.cn_pt;
+        sc.direction = media_direction(n.direction);
+        sc.symmetric = self.symmetric;
+        let mode = self.ports.get(&port).map(|p| p.dtmf).unwrap_or(DtmfMode::Rfc4733);
+        sc.dtmf = match (mode, n.telephone_event_pt) {
+            (DtmfMode::Rfc4733, Some(_)) => DtmfTransport::Rfc4733,
+            (DtmfMode::Info, _) => DtmfTransport::Muted,
+            _ => DtmfTransport::InBand,
+        };
+        if sc.dtmf != DtmfTransport::Rfc4733 {
+            sc.telephone_event_pt = None;
+        }
+        // Held calls legitimately go quiet.
+        if !sc.direction.receives() {
+            sc.rtp_timeout = std::time::Duration::ZERO;
+        }
+        sc
+    }
+
+    fn apply(&mut self, cc: &mut CallControl, i: usize) {
+        let Some(n) = self.legs[i].sdp.current().copied() else {
+            return;
+        };
+        let sc = self.stream_config(self.legs[i].port, &n);
+        self.legs[i].live = true;
+        cc.push_media(MediaCommand::ModifyStream {
+            stream: self.legs[i].stream,
+            config: Box::new(sc),
+        });
+    }
+
+    fn close(&mut self, cc: &mut CallControl, i: usize) -> Leg {
+        let l = self.legs.swap_remove(i);
+        cc.push_media(MediaCommand::StopStream { stream: l.stream });
+        self.free.push(l.stream);
+        l
+    }
+
+    /// The SIP target of a dialled number through an account: `sip:number@domain`, or the
+    /// number itself when it is already a SIP address (`user@host`, `sip:...`).
+    fn target(&self, account: Option<&AccountSip>, number: &str) -> Option<Uri<String>> {
+        let text = if number.starts_with("sip:") || number.starts_with("sips:") {
+            number.to_string()
+        } else if number.contains('@') {
+            format!("sip:{number}")
+        } else {
+            format!("sip:{number}@{}", account?.domain.trim())
+        };
+        Uri::parse(&text).ok().map(|u| u.to_owned_uri())
+    }
+
+    /// Carries out a port's SIP request.
+    pub fn request(
+        &mut self,
+        ua: &mut UserAgent,
+        cc: &mut CallControl,
+        req: SipRequest,
+        now: std::time::Instant,
+        at: hal::Instant,
+        bind: &mut dyn FnMut(IpAddr, (u16, u16), u16) -> Result<StdRtpSocketPair, BindError>,
+    ) {
+        let port = req.port;
+        match req.action {
+            PortAction::Invite { leg, number, caller } => {
+                let fail =
+                    |cc: &mut CallControl, status| cc.sip_event(port, SipEvent::Failed { leg, status }, at);
+                let Some(ps) = self.ports.get(&port).cloned() else {
+                    return fail(cc, 503);
+                };
+                let acct = self.accounts.get(&ps.account).cloned();
+                let acct_id = self.account_id(&ps.account);
+                let Some(target) = self.target(acct.as_ref(), &number) else {
+                    eprintln!("port {port}: no account to call {number} through");
+                    return fail(cc, 503);
+                };
+                let Some((stream, mut sdp)) = self.open_media(cc, port, bind) else {
+                    return fail(cc, 503);
+                };
+                let offer = sdp.create_offer().to_string();
+                let mut headers = Vec::new();
+                let from = caller
+                    .as_ref()
+                    .and_then(|c| self.caller_from(acct.as_ref(), c, &mut headers));
+                let r = ua.invite(
+                    now,
+                    InviteRequest {
+                        account: acct_id,
+                        target: Some(target.clone()),
+                        from,
+                        body: Some(Body::sdp(offer.into_bytes())),
+                        headers,
+                    },
+                );
+                match r {
+                    Ok(call) => {
+                        eprintln!("port {port}: calling {target}");
+                        cc.bind_stream(port, leg, stream);
+                        self.legs.push(Leg {
+                            port,
+                            leg,
+                            call,
+                            stream,
+                            sdp,
+                            outgoing: true,
+                            remote: target.to_string(),
+                            since: now,
+                            answer: None,
+                            live: false,
+                        });
+                    }
+                    Err(e) => {
+                        eprintln!("port {port}: cannot call {target}: {e}");
+                        cc.push_media(MediaCommand::StopStream { stream });
+                        self.free.push(stream);
+                        fail(cc, 503);
+                    }
+                }
+            }
+            PortAction::Cancel(leg) | PortAction::Bye(leg) => {
+                if let Some(i) = self.find(port, leg) {
+                    let l = self.close(cc, i);
+                    if let Err(e) = ua.hangup(now, l.call) {
+                        eprintln!("port {port}: hang-up: {e}");
+                    }
+                }
+            }
+            PortAction::Reject { leg, status } => {
+                if let Some(i) = self.find(port, leg) {
+                    let l = self.close(cc, i);
+                    if let Err(e) = ua.reject(now, l.call, status) {
+                        eprintln!("port {port}: reject: {e}");
+                    }
+                }
+            }
+            PortAction::Ringing { leg, early_media } => {
+                let Some(i) = self.find(port, leg) else { return };
+                let call = self.legs[i].call;
+                let r = match self.legs[i].answer.clone() {
+                    Some(a) if early_media => {
+                        let r = ua.ring(now, call, 183, Some(Body::sdp(a)), false);
+                        self.apply(cc, i);
+                        r
+                    }
+                    _ => ua.ring(now, call, 180, None, false),
+                };
+                if let Err(e) = r {
+                    eprintln!("port {port}: ringing: {e}");
+                }
+            }
+            PortAction::Answer(leg) => {
+                let Some(i) = self.find(port, leg) else { return };
+                let call = self.legs[i].call;
+                // With the INVITE's offer answered; without one (late offer), our offer goes in
+                // the 200 and the answer comes in the ACK.
+                let body = match self.legs[i].answer.clone() {
+                    Some(a) => a,
+                    None => self.legs[i].sdp.create_offer().to_string().into_bytes(),
+                };
+                if let Err(e) = ua.answer(now, call, Some(Body::sdp(body))) {
+                    eprintln!("port {port}: answer: {e}");
+                }
+                if !self.legs[i].live {
+                    self.apply(cc, i);
+                }
+            }
+            PortAction::SendKey { leg, key } => {
+                let Some(i) = self.find(port, leg) else { return };
+                self.send_key(ua, cc, i, key as char, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// From (and P-Asserted-Identity/Privacy) for a call carrying a caller's identity
+    /// (FXO calls from the PSTN).
+    fn caller_from(
+        &self,
+        acct: Option<&AccountSip>,
+        c: &CallerInfo,
+        headers: &mut Vec<(String, String)>,
+    ) -> Option<NameAddr<String>> {
+        let domain = acct.map(|a| a.domain.trim()).filter(|d| !d.is_empty())?;
+        if c.private {
+            headers.push(("Privacy".into(), "id".into()));
+            let uri = Uri::parse("sip:anonymous@anonymous.invalid").ok()?.to_owned_uri();
+            let mut n = NameAddr::new(uri);
+            n.display = Some("Anonymous".into());
+            return Some(n);
+        }
+        let number: String = c
+            .number
+            .chars()
+            .filter(|ch| ch.is_ascii_digit() || *ch == '+')
+            .collect();
+        if number.is_empty() {
+            return None;
+        }
+        let uri = Uri::parse(&format!("sip:{number}@{domain}")).ok()?.to_owned_uri();
+        let mut n = NameAddr::new(uri);
+        let name: String = c.name.chars().filter(|ch| *ch != '"' && *ch != '\\').collect();
+        if !name.is_empty() {
+            n.display = Some(name.clone());
+        }
+        let pai = if name.is_empty() {
+            format!("<sip:{number}@{domain}>")
+        } else {
+            format!("\"{name}\" <sip:{number}@{domain}>")
+        };
+        headers.push(("P-Asserted-Identity".into(), pai));
+        Some(n)
+    }
+
+    /// A key pressed during a call (pulse digits, hook flash as `!`) or heard on the line in
+    /// INFO mode: RFC 4733 events on the stream, or a DTMF relay INFO.
+    fn send_key(
+        &mut self,
+        ua: &mut UserAgent,
+        cc: &mut CallControl,
+        i: usize,
+        key: char,
+        now: std::time::Instant,
+    ) {
+        let l = &self.legs[i];
+        let mode = self
+            .ports
+            .get(&l.port)
+            .map(|p| p.dtmf)
+            .unwrap_or(DtmfMode::Rfc4733);
+        let te = l.sdp.current().and_then(|n| n.telephone_event_pt);
+        if mode == DtmfMode::Info || te.is_none() || key == '!' {
+            let body = format!("Signal={key}\r\nDuration=160\r\n");
+            let b = Body {
+                content_type: "application/dtmf-relay".into(),
+                data: body.into_bytes(),
+            };
+            if let Err(e) = ua.info(now, l.call, b) {
+                eprintln!("port {}: INFO: {e}", l.port);
+            }
+        } else {
+            let mut d = Digits::new();
+            if d.push(key).is_ok() {
+                cc.push_media(MediaCommand::SendDigits {
+                    target: DigitTarget::Stream(l.stream),
+                    digits: d,
+                    on_ms: 100,
+                    off_ms: 60,
+                });
+            }
+        }
+    }
+
+    /// A DTMF digit detected on a port's line: relayed by INFO when the port's mode says so
+    /// (RFC 4733 and in-band relaying happen in the media loop).
+    pub fn line_digit(
+        &mut self,
+        ua: &mut UserAgent,
+        cc: &mut CallControl,
+        port: u8,
+        digit: char,
+        now: std::time::Instant,
+    ) {
+        if self.ports.get(&port).map(|p| p.dtmf) != Some(DtmfMode::Info) {
+            return;
+        }
+        if let Some(i) = self.legs.iter().position(|l| l.port == port && l.live) {
+            self.send_key(ua, cc, i, digit, now);
+        }
+    }
+
+    /// Chooses the port for an incoming call: the ports of the account it came in for (by the
+    /// user agent, or by the To user), else every FXS port when no port names an account.
+    fn port_for(
+        &self,
+        cc: &CallControl,
+        account: Option<AccountId>,
+        request: &Message,
+    ) -> Result<u8, Refusal> {
+        let mut name = account.and_then(|a| self.account_name(a));
+        if name.is_none() {
+            let to_user = request.to_hdr().and_then(|t| match &t.uri {
+                Uri::Sip(s) => s.user.map(|u| u.to_string()),
+                _ => None,
+            });
+            let ru_user = match request.request_uri() {
+                Some(Uri::Sip(s)) => s.user.clone(),
+                _ => None,
+            };
+            name = self
+                .accounts
+                .iter()
+                .find(|(_, a)| Some(&a.user) == to_user.as_ref() || Some(&a.user) == ru_user.as_ref())
+                .map(|(n, _)| n.clone());
+        }
+        let mut candidates: Vec<u8> = match &name {
+            Some(n) => self
+                .ports
+                .iter()
+                .filter(|(_, p)| &p.account == n)
+                .map(|(id, _)| *id)
+                .collect(),
+            None => Vec::new(),
+        };
+        if candidates.is_empty() {
+            candidates = self
+                .ports
+                .iter()
+                .filter(|(_, p)| p.kind == PortKind::Fxs && (p.account.is_empty() || name.is_none()))
+                .map(|(id, _)| *id)
+                .collect();
+        }
+        candidates.sort_unstable();
+        if candidates.is_empty() {
+            return Err(Refusal::NoPort);
+        }
+        candidates
+            .into_iter()
+            .find(|p| cc.is_idle(*p))
+            .ok_or(Refusal::Busy)
+    }
+
+    /// A user agent event about calls (registration events are not for us).
+    pub fn ua_event(
+        &mut self,
+        ua: &mut UserAgent,
+        cc: &mut CallControl,
+        ev: UaEvent,
+        now: std::time::Instant,
+        at: hal::Instant,
+        bind: &mut dyn FnMut(IpAddr, (u16, u16), u16) -> Result<StdRtpSocketPair, BindError>,
+    ) {
+        match ev {
+            UaEvent::Incoming {
+                call,
+                account,
+                request,
+            } => {
+                if let Err(r) = self.incoming(ua, cc, call, account, &request, now, at, bind)
+                    && let Err(e) = ua.reject(now, call, r.status())
+                {
+                    eprintln!("incoming call: reject: {e}");
+                }
+            }
+            UaEvent::Progress {
+                call,
+                status,
+                response,
+            } => {
+                let Some(i) = self.find_call(call) else { return };
+                if let Some(sdp) = sdp_of(&response) {
+                    self.answer_in(cc, i, sdp);
+                }
+                let (port, leg) = (self.legs[i].port, self.legs[i].leg);
+                eprintln!("port {port}: progress {status}");
+                cc.sip_event(port, super::identity::progress_event(leg, status, &response), at);
+            }
+            UaEvent::Answered { call, response } => {
+                let Some(i) = self.find_call(call) else { return };
+                if let Some(sdp) = sdp_of(&response) {
+                    self.answer_in(cc, i, sdp);
+                }
+                let (port, leg) = (self.legs[i].port, self.legs[i].leg);
+                let codec = self.legs[i]
+                    .sdp
+                    .current()
+                    .map(|n| n.codec.encoding_name())
+                    .unwrap_or("no media");
+                eprintln!("port {port}: answered ({codec})");
+                cc.sip_event(port, SipEvent::Answered { leg }, at);
+            }
+            UaEvent::Failed { call, status, .. } => {
+                let Some(i) = self.find_call(call) else { return };
+                let l = self.close(cc, i);
+                eprintln!("port {}: call failed: {status}", l.port);
+                cc.sip_event(l.port, SipEvent::Failed { leg: l.leg, status }, at);
+            }
+            UaEvent::Confirmed { call, ack } => {
+                let Some(i) = self.find_call(call) else { return };
+                if self.legs[i].sdp.offer_pending()
+                    && let Some(sdp) = sdp_of(&ack)
+                {
+                    self.answer_in(cc, i, sdp);
+                }
+            }
+            UaEvent::Request { call, id, request } => {
+                let (status, body) = match self.find_call(call) {
+                    Some(i) => self.in_dialog(cc, i, &request),
+                    None => (481, None),
+                };
+                if let Err(e) = ua.respond(now, id, status, body) {
+                    eprintln!("in-dialog request: respond: {e}");
+                }
+            }
+            UaEvent::Response {
+                call,
+                method,
+                status,
+                response,
+            } => {
+                // Our re-offers (none yet besides refreshes) get their answer here.
+                if method == Method::Invite
+                    && (200..300).contains(&status)
+                    && let Some(i) = self.find_call(call)
+                    && self.legs[i].sdp.offer_pending()
+                    && let Some(r) = response.as_ref()
+                    && let Some(sdp) = sdp_of(r)
+                {
+                    self.answer_in(cc, i, sdp);
+                }
+            }
+            UaEvent::Terminated { call, reason } => {
+                let Some(i) = self.find_call(call) else { return };
+                let l = self.close(cc, i);
+                eprintln!("port {}: call ended: {reason:?}", l.port);
+                let ev = match reason {
+                    EndReason::Failed(status) => SipEvent::Failed { leg: l.leg, status },
+                    _ => SipEvent::Ended { leg: l.leg },
+                };
+                cc.sip_event(l.port, ev, at);
+            }
+            UaEvent::Prack { .. } | UaEvent::Registration { .. } => {}
+        }
+    }
+
+    /// The peer's SDP answer to our offer.
+    fn answer_in(&mut self, cc: &mut CallControl, i: usize, sdp: &[u8]) {
+        let parsed = SessionDescription::parse_bytes(sdp);
+        let l = &mut self.legs[i];
+        match parsed.map(|sd| l.sdp.process_answer(&sd)) {
+            Ok(Ok(_)) => self.apply(cc, i),
+            // A second copy of the answer (183 then 200) finds no offer pending: nothing changes.
+            Ok(Err(crate::sdp::OaError::NoOfferPending)) => {}
+            Ok(Err(e)) => eprintln!("port {}: SDP answer not usable: {e}", l.port),
+            Err(e) => eprintln!("port {}: SDP answer does not parse: {e}", l.port),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn incoming(
+        &mut self,
+        ua: &mut UserAgent,
+        cc: &mut CallControl,
+        call: CallHandle,
+        account: Option<AccountId>,
+        request: &Message,
+        _now: std::time::Instant,
+        at: hal::Instant,
+        bind: &mut dyn FnMut(IpAddr, (u16, u16), u16) -> Result<StdRtpSocketPair, BindError>,
+    ) -> Result<(), Refusal> {
+        let _ = ua;
+        let port = self.port_for(cc, account, request)?;
+        let offer = match sdp_of(request) {
+            Some(b) => Some(SessionDescription::parse_bytes(b).map_err(|_| Refusal::NotAcceptable)?),
+            None => None,
+        };
+        let (stream, mut sdp) = self.open_media(cc, port, bind).ok_or(Refusal::NoMedia)?;
+        let answer = match offer {
+            Some(o) => match sdp.process_offer(&o) {
+                Ok((a, _)) => Some(a.to_string().into_bytes()),
+                Err(_) => {
+                    cc.push_media(MediaCommand::StopStream { stream });
+                    self.free.push(stream);
+                    return Err(Refusal::NotAcceptable);
+                }
+            },
+            None => None,
+        };
+        self.next_incoming = self.next_incoming.wrapping_add(1);
+        let leg = LegId(0x8000_0000 | (self.next_incoming & 0x7fff_ffff));
+        let remote = request.from_hdr().map(|f| f.uri.to_string()).unwrap_or_default();
+        eprintln!("port {port}: incoming call from {remote}");
+        cc.bind_stream(port, leg, stream);
+        self.legs.push(Leg {
+            port,
+            leg,
+            call,
+            stream,
+            sdp,
+            outgoing: false,
+            remote,
+            since: std::time::Instant::now(),
+            answer,
+            live: false,
+        });
+        cc.sip_event(port, super::identity::incoming_event(leg, request), at);
+        Ok(())
+    }
+
+    /// A request within a call's dialog: re-INVITE/UPDATE offers (hold, resume, codec change,
+    /// peer moved) and DTMF relay INFO. Returns the status and body to answer with.
+    fn in_dialog(&mut self, cc: &mut CallControl, i: usize, request: &Message) -> (u16, Option<Body>) {
+        let method = request.method().cloned();
+        match method {
+            Some(Method::Invite) | Some(Method::Update) => match sdp_of(request) {
+                Some(b) => {
+                    let Ok(o) = SessionDescription::parse_bytes(b) else {
+                        return (400, None);
+                    };
+                    match self.legs[i].sdp.process_offer(&o) {
+                        Ok((a, _)) => {
+                            self.apply(cc, i);
+                            (200, Some(Body::sdp(a.to_string().into_bytes())))
+                        }
+                        Err(_) => (488, None),
+                    }
+                }
+                // An offerless re-INVITE: our offer in the 200, the answer in the ACK.
+                None if method == Some(Method::Invite) => {
+                    let offer = self.legs[i].sdp.create_offer().to_string();
+                    (200, Some(Body::sdp(offer.into_bytes())))
+                }
+                None => (200, None),
+            },
+            Some(Method::Info) => {
+                if request.body.is_empty() {
+                    return (200, None);
+                }
+                match dtmf_relay_key(request) {
+                    Some(k) => {
+                        let mut d = Digits::new();
+                        let _ = d.push(k);
+                        cc.push_media(MediaCommand::SendDigits {
+                            target: DigitTarget::Line(self.legs[i].port),
+                            digits: d,
+                            on_ms: 100,
+                            off_ms: 50,
+                        });
+                        (200, None)
+                    }
+                    None => (415, None),
+                }
+            }
+            _ => (501, None),
+        }
+    }
+
+    /// A media loop event about a stream: RTCP BYE from the peer ends nothing by itself (some
+    /// peers send it on hold); RTP timeouts are reported.
+    pub fn stream_event(&mut self, ev: &crate::media::StreamEvent) {
+        if let crate::media::StreamEventKind::Error(e) = ev.kind
+            && let Some(l) = self.legs.iter().find(|l| l.stream == ev.stream)
+        {
+            eprintln!("port {}: {}: {e}", l.port, ev.stream);
+        }
+    }
+
+    /// The address RTP binds to.
+    pub fn media_ip(&self) -> IpAddr {
+        self.media_ip
+    }
+}
+
+/// Binds RTP/RTCP sockets in `range`, starting at `hint`.
+pub fn bind_rtp(ip: IpAddr, range: (u16, u16), hint: u16) -> Result<StdRtpSocketPair, BindError> {
+    StdRtpSocketPair::bind(ip, range.0..=range.1, hint)
+}
