@@ -28,6 +28,11 @@ QEMU=$TOOLS/root/usr/bin/qemu-system-aarch64
 [ -x "$QEMU" ] || eval "$("$root/board/image/tools.sh")"
 export LD_LIBRARY_PATH="$TOOLS/root/usr/lib/x86_64-linux-gnu:$TOOLS/root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+kernel=$IMAGE/Image
+[ -f "$kernel" ] || kernel=$IMAGE/Image.gz
+cmdline="console=ttyAMA0 quiet panic=5"
+[ -f "$IMAGE/cmdline" ] && cmdline=$(cat "$IMAGE/cmdline")
+
 mkdir -p "$STATE"
 if [ "${FRESH:-0}" = 1 ] || [ ! -f "$STATE/config.img" ]; then
   cp "$IMAGE/config.img" "$STATE/config.img"
@@ -60,8 +65,14 @@ $(printf '%s\n' "${attach[@]}")
 MSG
 
 t0=$(date +%s.%N)
-# Readiness: the web page answering through the forwarded port (QEMU accepts the host side
-# of a forwarded connection before the guest listens: a write may then hit a closed socket).
+since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+# The serial console is also written to a log, which the watcher below reads.
+console_log=$STATE/console.log
+: >"$console_log"
+# Milestones, timed from launch: the web page answering through the forwarded port (QEMU
+# accepts the host side of a forwarded connection before the guest listens: a write may then
+# hit a closed socket) and the first SIP registration (gatewayd's 'account NAME registered' on
+# the console).
 (
   trap '' PIPE
   set +e
@@ -69,9 +80,7 @@ t0=$(date +%s.%N)
     if { exec 3<>"/dev/tcp/127.0.0.1/$WEB_PORT"; } 2>/dev/null; then
       printf 'GET /api/session HTTP/1.0\r\nHost: gw\r\n\r\n' >&3
       if timeout 2 head -c 12 <&3 2>/dev/null | grep -q 'HTTP/1.. 200'; then
-        exec 3>&-
-        printf '\r\nqemu: gatewayd ready (web page answering) %.1f s after launch\r\n' \
-          "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" >&2
+        printf '\r\nqemu: gatewayd ready (web page answering) %s s after launch\r\n' "$(since)" >&2
         exit 0
       fi
       exec 3>&-
@@ -79,19 +88,30 @@ t0=$(date +%s.%N)
     sleep 0.1
   done
 ) &
-watcher=$!
-trap 'kill $watcher 2>/dev/null || true' EXIT
+web_watcher=$!
+(
+  for _ in $(seq 1 3000); do
+    if a=$(grep -a -m1 -o 'account [^ ]* registered' "$console_log"); then
+      printf '\r\nqemu: registered (%s) %s s after launch\r\n' "${a% registered}" "$(since)" >&2
+      exit 0
+    fi
+    sleep 0.02
+  done
+) &
+reg_watcher=$!
+trap 'kill $web_watcher $reg_watcher 2>/dev/null || true' EXIT
 
+rc=0
 "$QEMU" -M virt -cpu cortex-a53 -smp 1 -m "$MEM" -nographic -no-user-config -nodefaults \
-  -serial mon:stdio \
-  -kernel "$IMAGE/Image.gz" -initrd "$IMAGE/rootfs.cpio.gz" \
-  -append "console=ttyAMA0 quiet panic=5 ${APPEND:-}" \
+  -pidfile "$STATE/qemu.pid" \
+  -chardev "stdio,id=con,mux=on,logfile=$console_log" -serial chardev:con -mon chardev=con \
+  -kernel "$kernel" -initrd "$IMAGE/rootfs.cpio.gz" \
+  -append "$cmdline ${APPEND:-}" \
   -netdev "user,id=net0,net=10.0.2.0/24,host=10.0.2.2,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80" \
   -device virtio-net-device,netdev=net0 \
   -drive "if=none,id=config,file=$STATE/config.img,format=raw" -device virtio-blk-device,drive=config \
   -device i6300esb -watchdog-action reset \
   -device virtio-serial-device,id=vser \
-  "${line_args[@]}"
-rc=$?
+  "${line_args[@]}" || rc=$?
 echo "qemu: stopped (exit $rc)" >&2
 exit $rc

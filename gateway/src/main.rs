@@ -146,8 +146,17 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run(cfg, board, store)) {
         Ok(Some(action)) => {
-            // Restart and reboot both start afresh; a board with a reboot path adds it here.
             drop(rt);
+            // A supervisor that can reboot the board (the firmware's init) names the exit
+            // status that asks for it; elsewhere a reboot starts the process afresh.
+            if action == server::PowerAction::Reboot
+                && let Some(code) = std::env::var("GATEWAYD_REBOOT_STATUS")
+                    .ok()
+                    .and_then(|c| c.parse::<u8>().ok())
+            {
+                println!("Reboot: handing over to the board (exit status {code})");
+                return ExitCode::from(code);
+            }
             println!("{action:?}: starting again");
             let e = server::reexec();
             eprintln!("gatewayd: cannot restart: {e}");
