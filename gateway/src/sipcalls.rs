@@ -463,7 +463,10 @@ impl SipAgent {
             return;
         }
         if let Some(n) = self.account_name(id) {
-            publish(status, n, ev);
+            let aor = self
+                .handle
+                .with(|ua, _| ua.account_config(id).map(|c| c.aor.to_string()));
+            publish_aor(status, n, aor.as_deref(), ev);
         }
     }
 
@@ -542,13 +545,19 @@ pub fn failure_text(f: &RegFailure) -> String {
 
 /// Prints a registration event and sets the account's entry of the status page.
 pub fn publish(status: &Mutex<Status>, name: &str, ev: &RegEvent) {
+    publish_aor(status, name, None, ev);
+}
+
+/// [`publish`], with the registered address of record in the page's detail.
+pub fn publish_aor(status: &Mutex<Status>, name: &str, aor: Option<&str>, ev: &RegEvent) {
     let (state, detail) = match ev {
         RegEvent::Registered { expires } => {
             println!("account {name} registered");
             let refresh = if *expires >= 64 { expires - 32 } else { expires / 2 };
+            let at = aor.map(|a| format!("{a}, ")).unwrap_or_default();
             (
                 RegState::Registered,
-                format!("expires in {expires} s, refresh in {refresh} s"),
+                format!("{at}expires in {expires} s, refresh in {refresh} s"),
             )
         }
         RegEvent::Failed { failure, retry_in } => {
