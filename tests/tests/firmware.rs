@@ -1,21 +1,23 @@
 //! The aarch64 firmware image end to end, booted in QEMU (TCG):
 //! builds the image (`board/image/build.sh`, which installs the cross toolchain, QEMU, the
-//! Debian arm64 kernel and busybox as needed), boots it with `board/qemu/run.sh`, then checks
+//! Debian arm64 kernel and busybox as needed), starts Kamailio on the host
+//! (`board/qemu/kamailio.cfg`), boots the image with `board/qemu/run.sh`, then checks
 //! - the web page through the forwarded port: the first visit sets the administrator password,
 //!   then the status page is read logged in (after each restart and reboot: logged in again);
 //! - a virtual phone on the guest's FXS port (virtio-serial, host socket) reaching gatewayd;
 //! - gatewayd's memory in the guest;
-//! - killing gatewayd: the supervisor restarts it and the page answers again;
-//! - configuration surviving a reboot (the configuration partition): the password set on the
-//!   page and a change made to the file;
+//! - a SIP account configured through the page's JSON API, then the page's Reboot button:
+//!   the board reboots (boot seen again, uptime reset), the account survived on the
+//!   configuration partition and gatewayd registers with Kamailio across QEMU's user-mode NAT
+//!   (status API and Kamailio's location table);
+//! - killing gatewayd: the supervisor restarts it, the page answers and it registers again;
 //! - a hung gatewayd (stopped, so the watchdog is no longer fed) resetting the board;
-//! - a clean power-off.
+//! - a clean power-off, and a second launch from the kept configuration disk: the runner's
+//!   time from launch to "registered" is recorded (printed, never asserted).
 //!
-//! Registration with Kamailio and a call to sipp are added to this test as gatewayd's SIP
-//! user agent is wired into the process.
-//!
-//! The build takes minutes on a fresh clone; with `CI` set a missing toolchain fails the test
-//! with the reason, otherwise (a developer machine without root) the test says why it stopped.
+//! The build takes minutes on a fresh clone; a missing toolchain fails the test with the
+//! reason. Kamailio comes from scripts/deps.sh (test-firmware.apt): with `CI` set its absence
+//! fails the test, otherwise the test says why it stopped.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -23,7 +25,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{http_request, wait_until, workspace_root};
+use e2e::kamailio::tool;
+use e2e::{Kamailio, http_request, wait_until, workspace_root};
 use hal::board::PortKind;
 use hal::fxs::Hook;
 use hal::sim::peer;
@@ -65,14 +68,16 @@ struct Guest {
     launched: Instant,
     /// The web page's session cookie (`gw_session=...`).
     cookie: String,
+    /// The session's CSRF token (sent with every POST/PUT once logged in).
+    csrf: String,
 }
 
 impl Guest {
-    fn boot(state: &std::path::Path, web_port: u16, sip_port: u16, line_port: u16) -> Guest {
+    fn boot(state: &std::path::Path, fresh: bool, web_port: u16, sip_port: u16, line_port: u16) -> Guest {
         let mut child = Command::new(workspace_root().join("board/qemu/run.sh"))
             .arg(BOARD)
             .env("STATE", state)
-            .env("FRESH", "1")
+            .env("FRESH", if fresh { "1" } else { "0" })
             .env("WEB_PORT", web_port.to_string())
             .env("SIP_PORT", sip_port.to_string())
             .env("LINE_PORT", line_port.to_string())
@@ -102,6 +107,7 @@ impl Guest {
             web: SocketAddr::from((Ipv4Addr::LOCALHOST, web_port)),
             launched: Instant::now(),
             cookie: String::new(),
+            csrf: String::new(),
         }
     }
 
@@ -147,11 +153,21 @@ impl Guest {
     /// POSTs JSON to the web page; returns the status code, the session cookie set (if any)
     /// and the body.
     fn post(&self, path: &str, body: &str) -> Option<(u16, Option<String>, String)> {
+        self.send("POST", path, body)
+    }
+
+    /// Sends JSON with `method`, with the session cookie and CSRF token once logged in.
+    fn send(&self, method: &str, path: &str, body: &str) -> Option<(u16, Option<String>, String)> {
         let mut s = std::net::TcpStream::connect_timeout(&self.web, Duration::from_secs(5)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let auth = if self.cookie.is_empty() {
+            String::new()
+        } else {
+            format!("Cookie: {}\r\nX-CSRF-Token: {}\r\n", self.cookie, self.csrf)
+        };
         let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             {auth}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         s.write_all(req.as_bytes()).ok()?;
@@ -176,14 +192,22 @@ impl Guest {
         })
         .expect("the login answers through the forwarded port");
         assert_eq!(code, 200, "login: {text}");
-        self.cookie = cookie.expect("a session cookie");
+        self.logged_in(cookie, &text);
     }
 
-    fn status(&self) -> Option<serde_json::Value> {
+    /// Keeps the session of a login or first-visit answer.
+    fn logged_in(&mut self, cookie: Option<String>, body: &str) {
+        self.cookie = cookie.expect("a session cookie");
+        let v: serde_json::Value = serde_json::from_str(body).expect("login answer JSON");
+        self.csrf = v["csrf"].as_str().expect("a CSRF token").to_string();
+    }
+
+    /// GET of a JSON API path with the session.
+    fn get_json(&self, path: &str) -> Option<serde_json::Value> {
         let (code, body) = http_request(
             self.web,
             &format!(
-                "GET /api/status HTTP/1.1\r\nHost: gateway\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+                "GET {path} HTTP/1.1\r\nHost: gateway\r\nCookie: {}\r\nConnection: close\r\n\r\n",
                 self.cookie
             ),
         )
@@ -191,7 +215,35 @@ impl Guest {
         if code != 200 {
             return None;
         }
-        serde_json::from_str(&body).ok()
+        // Chunked or not, the JSON object spans the first '{' to the last '}'.
+        let body = &body[body.find('{')?..=body.rfind('}')?];
+        serde_json::from_str(body).ok()
+    }
+
+    /// The guest's uptime in seconds.
+    fn uptime(&mut self) -> f64 {
+        let up = self.query("UP", "cut -d' ' -f1 /proc/uptime");
+        up.parse()
+            .unwrap_or_else(|_| panic!("uptime from the guest: '{up}'"))
+    }
+
+    /// Powers the guest off and waits for QEMU to end.
+    fn poweroff(&mut self) {
+        self.run("poweroff");
+        let stopped = wait_until(Duration::from_secs(60), || self.child.try_wait().ok().flatten());
+        assert!(stopped.is_some_and(|s| s.success()), "QEMU stops after poweroff");
+        self.wait_line("rc.shutdown: done", 0, Duration::from_secs(5));
+    }
+
+    fn status(&self) -> Option<serde_json::Value> {
+        self.get_json("/api/status")
+    }
+
+    /// The registration state of account `name` on the status page.
+    fn account_state(&self, name: &str) -> Option<String> {
+        let st = self.status()?;
+        let a = st["accounts"].as_array()?.iter().find(|a| a["name"] == name)?;
+        Some(a["state"].as_str()?.to_string())
     }
 
     fn wait_status(&self, timeout: Duration) -> serde_json::Value {
@@ -245,14 +297,69 @@ fn port_off_hook(status: &serde_json::Value, id: u64) -> Option<bool> {
         .as_bool()
 }
 
+/// The account on the host's Kamailio, as the web page's JSON API takes it: the guest reaches
+/// the host as 10.0.2.2.
+fn account_json(kport: u16) -> serde_json::Value {
+    serde_json::json!({
+        "name": "main",
+        "user": "1001",
+        "domain": "10.0.2.2",
+        "registrar": format!("10.0.2.2:{kport}"),
+        "password": "secret",
+        "expires_s": 300,
+    })
+}
+
+/// Kamailio's bindings of AOR 1001 (`ul.lookup`), or None while there are none.
+fn location(kam: &Kamailio) -> Option<String> {
+    // `s:` keeps kamcmd from taking the AOR for a number.
+    kam.kamcmd(&["ul.lookup", "location", "s:1001"])
+        .ok()
+        .filter(|o| o.contains("Contact"))
+}
+
+/// "launch to X: N s" figures the runner prints.
+fn runner_figure(g: &Guest, what: &str) -> Option<f64> {
+    let line = g.wait_line(what, 0, Duration::from_secs(60));
+    line.split_once(") ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// Boot milestones the guest prints (guest uptime, s), for the record.
+fn boot_milestones(g: &Guest, boot: usize) -> String {
+    let at = |needle: &str| {
+        let l = g.wait_line(needle, boot, Duration::from_secs(60));
+        l.split(" at ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!(
+        "init {} s, rc.boot done {} s, gatewayd started {} s",
+        at("rc.boot: start at"),
+        at("rc.boot: done at"),
+        at("supervise: starting gatewayd")
+    )
+}
+
 #[test]
-fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
+fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
+    if !tool("kamailio") || !tool("kamcmd") {
+        return;
+    }
     build_image();
     let state = e2e::scratch_dir("firmware-qemu");
+    let kport = free_udp_port();
+    let kam = Kamailio::start(
+        &workspace_root().join("board/qemu/kamailio.cfg"),
+        &format!("udp:127.0.0.1:{kport}"),
+        &state.join("kamailio"),
+    );
     let (web_port, sip_port, line_port) = (free_tcp_port(), free_udp_port(), free_line_ports());
-    let mut g = Guest::boot(&state, web_port, sip_port, line_port);
+    let mut g = Guest::boot(&state, true, web_port, sip_port, line_port);
 
-    // Boot and the status page through the forwarded port.
     // The first visit to the web page through the forwarded port sets the administrator
     // password (a configuration change made on the page) and logs in.
     const PASSWORD: &str = "firmware-e2e-pass";
@@ -263,11 +370,11 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
     .expect("the web page answers through the forwarded port");
     let ready = g.launched.elapsed();
     assert_eq!(code, 200, "first-visit password setup: {text}");
-    g.cookie = cookie.expect("a session cookie");
+    g.logged_in(cookie, &text);
     let st = g.wait_status(Duration::from_secs(30));
     assert_eq!(st["board"], BOARD);
     eprintln!(
-        "MEASURE launch to status page answering: {:.1} s",
+        "MEASURE launch to status page answering (factory configuration): {:.1} s",
         ready.as_secs_f64()
     );
     g.wait_line("watchdog: /dev/watchdog armed", 0, Duration::from_secs(30));
@@ -290,10 +397,8 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
     })
     .expect("the guest's gatewayd sees the phone go off-hook");
     // Memory with a line active (the phone off-hook: dial tone generated, audio flowing).
-    let rss_active = g.query(
-        "RSSA",
-        "grep VmRSS /proc/$(cat /run/gatewayd.pid)/status | tr -s ' ' | cut -d' ' -f2",
-    );
+    let rss_cmd = "grep VmRSS /proc/$(cat /run/gatewayd.pid)/status | tr -s ' ' | cut -d' ' -f2";
+    let rss_active = g.query("RSSA", rss_cmd);
     eprintln!("MEASURE gatewayd RSS with a phone off-hook in the guest: {rss_active} kB");
     tx.send(&Message::Hook {
         at: 0,
@@ -306,17 +411,66 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
     })
     .expect("the guest's gatewayd sees the phone hang up");
     drop(tx);
-
-    // Memory of gatewayd in the guest.
-    let rss = g.query(
-        "RSS",
-        "grep VmRSS /proc/$(cat /run/gatewayd.pid)/status | tr -s ' ' | cut -d' ' -f2",
-    );
+    let rss = g.query("RSS", rss_cmd);
     eprintln!("MEASURE gatewayd RSS idle in the guest: {rss} kB (target under 8192 kB)");
     assert!(rss.parse::<u64>().is_ok(), "RSS read from the guest: '{rss}'");
 
-    // A crash: the supervisor restarts gatewayd and the page comes back.
+    // A SIP account through the page's JSON API (ports 0 and 1 use it).
+    let mut cfg = g.get_json("/api/config").expect("GET /api/config");
+    cfg["account"] = serde_json::json!([account_json(kport)]);
+    for p in cfg["port"].as_array_mut().expect("ports in the configuration") {
+        if p["kind"] == "fxs" {
+            p["account"] = "main".into();
+        }
+    }
+    let (code, _, text) = g
+        .send("PUT", "/api/config", &cfg.to_string())
+        .expect("PUT /api/config answers");
+    assert_eq!(code, 200, "the account is accepted: {text}");
+
+    // The page's Reboot button reboots the board (not only gatewayd): the kernel starts
+    // again (uptime reset) and the account, kept on the configuration partition, registers.
+    let boots = g.count("rc.boot: start");
+    let up_before = g.uptime();
+    let (code, _, text) = g
+        .post("/api/power", r#"{"action":"reboot"}"#)
+        .expect("POST /api/power answers");
+    assert_eq!(code, 200, "reboot: {text}");
+    g.wait_line(
+        "supervise: gatewayd asked for a reboot",
+        0,
+        Duration::from_secs(30),
+    );
+    g.wait_line("rc.boot: start", boots, Duration::from_secs(120));
+    let up_after = g.uptime();
+    assert!(
+        up_after < up_before,
+        "the board rebooted: uptime {up_after} s after, {up_before} s before"
+    );
+    eprintln!(
+        "MEASURE boot milestones after the reboot: {}",
+        boot_milestones(&g, boots)
+    );
+    g.wait_line("account main registered", 0, Duration::from_secs(60));
+    g.login(PASSWORD);
+    let reg = wait_until(Duration::from_secs(30), || {
+        g.account_state("main").filter(|s| s == "registered")
+    });
+    assert!(
+        reg.is_some(),
+        "the status API shows account main registered: {:?}",
+        g.status()
+    );
+    let loc = wait_until(Duration::from_secs(10), || location(&kam))
+        .unwrap_or_else(|| panic!("no binding in Kamailio's location table:\n{}", kam.log()));
+    eprintln!("Kamailio location table:\n{loc}");
+    assert!(loc.contains("@10.0.2.15:5060"), "the guest's contact: {loc}");
+    // The NAT's address, as Kamailio saw the REGISTER come in.
+    assert!(loc.contains("127.0.0.1"), "received address kept: {loc}");
+
+    // A crash: the supervisor restarts gatewayd, the page comes back and it registers again.
     let pid = g.query("PID", "cat /run/gatewayd.pid");
+    let regs = g.count("account main registered");
     g.run("kill -9 $(cat /run/gatewayd.pid)");
     g.wait_line(
         "supervise: gatewayd exited (status 137)",
@@ -328,35 +482,19 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
         0,
         Duration::from_secs(20),
     );
+    g.wait_line("account main registered", regs, Duration::from_secs(60));
     g.login(PASSWORD);
-    g.wait_status(Duration::from_secs(60));
-    let pid2 = g.query("PID", "cat /run/gatewayd.pid");
-    assert_ne!(pid, pid2, "a new gatewayd process runs");
-
-    // A configuration change survives a reboot (kept on the configuration partition).
-    g.run("sed -i 's/^sip_port = 5060$/sip_port = 5062/' /config/gateway.toml && sync");
-    assert!(
-        g.query("CFG", "grep -c 'sip_port = 5062' /config/gateway.toml")
-            .starts_with('1')
-    );
-    let boots = g.count("rc.boot: start");
-    g.run("reboot");
-    g.wait_line("rc.boot: start", boots, Duration::from_secs(120));
-    // The password set on the page survived: a second setup is refused, the login works.
-    let (code, _, _) = wait_until(Duration::from_secs(120), || {
-        g.post("/api/setup", &body).filter(|(c, _, _)| *c != 0)
-    })
-    .expect("the web page answers after the reboot");
-    assert_eq!(code, 409, "the administrator password survived the reboot");
-    g.login(PASSWORD);
-    let st = wait_until(Duration::from_secs(120), || {
-        g.status()
-            .filter(|s| s["sip_address"].as_str().is_some_and(|a| a.contains(":5062")))
+    let reg = wait_until(Duration::from_secs(30), || {
+        g.account_state("main").filter(|s| s == "registered")
     });
     assert!(
-        st.is_some(),
-        "after the reboot gatewayd runs with the changed configuration"
+        reg.is_some(),
+        "registered again after the restart: {:?}",
+        g.status()
     );
+    let pid2 = g.query("PID", "cat /run/gatewayd.pid");
+    assert_ne!(pid, pid2, "a new gatewayd process runs");
+    assert!(location(&kam).is_some(), "Kamailio keeps a binding");
 
     // A hang: gatewayd stopped (alive, so not restarted) stops feeding the watchdog; the
     // board resets by itself.
@@ -371,10 +509,21 @@ fn firmware_image_boots_supervises_persists_and_resets_on_hang() {
     g.login(PASSWORD);
     g.wait_status(Duration::from_secs(120));
 
-    // Clean stop.
-    g.run("poweroff");
-    let stopped = wait_until(Duration::from_secs(60), || g.child.try_wait().ok().flatten());
-    assert!(stopped.is_some_and(|s| s.success()), "QEMU stops after poweroff");
-    g.wait_line("rc.shutdown: done", 0, Duration::from_secs(5));
+    // Clean stop, then a launch from the kept configuration disk: the password and the
+    // account are there from the start; the runner times launch to "registered".
+    g.poweroff();
+    drop(g);
+    let mut g = Guest::boot(&state, false, web_port, sip_port, line_port);
+    let registered = runner_figure(&g, "qemu: registered (account main)");
+    let web = runner_figure(&g, "qemu: gatewayd ready");
+    eprintln!(
+        "MEASURE launch to registered: {} s; to web page answering: {} s (TCG, host load varies)",
+        registered.map_or("?".into(), |v| format!("{v:.1}")),
+        web.map_or("?".into(), |v| format!("{v:.1}"))
+    );
+    eprintln!("MEASURE boot milestones: {}", boot_milestones(&g, 0));
+    g.login(PASSWORD);
+    g.poweroff();
+    drop(kam);
     let _ = std::fs::remove_dir_all(&state);
 }
