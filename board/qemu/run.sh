@@ -21,9 +21,11 @@ WEB_PORT=${WEB_PORT:-8088}
 LINE_PORT=${LINE_PORT:-7101}
 MEM=${MEM:-128}
 TOOLS=${TOOLS:-$root/target/firmware-tools}
-for f in Image.gz rootfs.cpio.gz config.img board.toml; do
+for f in rootfs.cpio.gz config.img board.toml; do
   [ -f "$IMAGE/$f" ] || { echo "qemu: $IMAGE/$f is missing: run 'make image BOARD=$BOARD' first" >&2; exit 2; }
 done
+[ -f "$IMAGE/Image" ] || [ -f "$IMAGE/Image.gz" ] ||
+  { echo "qemu: $IMAGE has no kernel: run 'make image BOARD=$BOARD' first" >&2; exit 2; }
 QEMU=$TOOLS/root/usr/bin/qemu-system-aarch64
 [ -x "$QEMU" ] || eval "$("$root/board/image/tools.sh")"
 export LD_LIBRARY_PATH="$TOOLS/root/usr/lib/x86_64-linux-gnu:$TOOLS/root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

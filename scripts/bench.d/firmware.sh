@@ -49,6 +49,7 @@ now() { date +%s.%N; }
 launch() {
   local out=$work/out.log t0 t
   cp "$work/config.img" "$work/state/config.img"
+  : >"$out"
   t0=$(now)
   IMAGE=$1 STATE=$work/state WEB_PORT=$(free_port tcp) SIP_PORT=$(free_port udp) \
     LINE_PORT=$((20000 + RANDOM % 20000)) \
