@@ -248,6 +248,8 @@ impl SipAgent {
         if cfg.network.sip_transport == SipTransport::Tcp {
             uc.transport = crate::sip::transport::TransportKind::Tcp;
         }
+        uc.keepalive =
+            (cfg.nat.keepalive_s != 0).then(|| Duration::from_secs(u64::from(cfg.nat.keepalive_s)));
         uc.timers = TimerConfig {
             t1: Duration::from_millis(u64::from(cfg.network.t1_ms.max(1))),
             t2: Duration::from_millis(u64::from(cfg.network.t2_ms.max(1))),

@@ -156,8 +156,18 @@ async fn udp_and_tcp_loopback_exchange() {
         assert_eq!(at_b2.source, at_b.source);
         assert_eq!(a.edge.connection_count(), 1);
 
-        // RFC 5626 keep-alive: B answers A's ping with a pong; neither reaches the core.
+        // RFC 5626 keep-alive: B answers A's ping with a pong, which reaches A's core as a
+        // keep-alive (for flow supervision); B's core sees nothing.
         a.edge.ping(b.edge.tcp_local_addr().unwrap()).await.unwrap();
+        let pong = timeout(Duration::from_secs(5), a.rx.recv())
+            .await
+            .expect("pong in time")
+            .expect("edge open");
+        assert!(pong.is_keepalive());
+        assert_eq!(pong.data, b"\r\n");
+        assert_eq!(pong.conn, at_a.conn);
+        assert_eq!(pong.source, b.edge.tcp_local_addr().unwrap());
+        assert!(b.rx.try_recv().is_err());
         let (at_b3, _) = exchange(&mut a, &mut b, TransportKind::Tcp, "z9hG4bK-tcp3").await;
         assert_eq!(at_b3.conn, at_b.conn);
 

@@ -102,6 +102,7 @@ fn drain(u: &mut UserAgent) -> (Vec<(Destination, Message)>, Vec<UaEvent>) {
         match o {
             UaOutput::Send { dest, msg, .. } => sent.push((dest, msg)),
             UaOutput::Event(e) => evs.push(e),
+            UaOutput::Keepalive { .. } | UaOutput::CloseFlow { .. } => {}
         }
     }
     (sent, evs)
@@ -294,4 +295,98 @@ fn large_udp_request_moves_to_tcp() {
     assert!(m.to_bytes().len() > 1300);
     assert_eq!(d.transport, TransportKind::Tcp);
     assert!(m.top_via().unwrap().to_string().contains("TCP"));
+}
+
+#[test]
+fn register_503_fails_over_to_the_next_target() {
+    let now = Instant::now();
+    let mut u = ua_with_dns();
+    let acct = u.add_account(account());
+    u.register(now, acct).unwrap();
+    let (sent, _) = drain(&mut u);
+    let (d1, r1) = sent.iter().find(|(_, m)| is(m, "REGISTER")).cloned().unwrap();
+    assert_eq!(d1.addr, "127.0.0.10:5060".parse().unwrap());
+    reply(&mut u, now, d1.addr, &r1, 503);
+    let (sent, evs) = drain(&mut u);
+    assert!(
+        !evs.iter().any(|e| matches!(e, UaEvent::Registration { .. })),
+        "a 503 with targets left is not a registration failure: {evs:?}"
+    );
+    let (d2, r2) = sent.iter().find(|(_, m)| is(m, "REGISTER")).cloned().unwrap();
+    assert_eq!(d2.addr, "127.0.0.11:5070".parse().unwrap());
+    assert_eq!(r2.cseq(), r1.cseq(), "RFC 3263 4.3: same CSeq");
+    assert_ne!(r2.top_via().unwrap().branch(), r1.top_via().unwrap().branch());
+    let mut ok = r2.make_response(200, Some("peer"));
+    ok.push_named(
+        "Contact",
+        format!("{};expires=600", r2.header("Contact").unwrap()),
+    );
+    u.handle_inbound(
+        now,
+        &Inbound {
+            transport: TransportKind::Udp,
+            source: d2.addr,
+            local: LOCAL.parse().unwrap(),
+            conn: None,
+            data: ok.to_bytes(),
+        },
+    );
+    drain(&mut u);
+    assert!(u.registration_state(acct).unwrap().is_registered());
+    assert_eq!(u.host_target("example.test"), Some(d2.addr));
+}
+
+#[test]
+fn invite_503_fails_over_and_the_last_503_fails_the_call() {
+    let now = Instant::now();
+    let mut u = ua_with_dns();
+    let call = u.invite(now, inv("sip:2000@example.test", "v=0\r\n")).unwrap();
+    let mut seen = vec![];
+    let mut evs = vec![];
+    for _ in 0..3 {
+        let (sent, e) = drain(&mut u);
+        evs.extend(e);
+        let (d, i) = sent.iter().find(|(_, m)| is(m, "INVITE")).cloned().unwrap();
+        seen.push((d.addr, d.transport, i.cseq().unwrap().seq));
+        reply(&mut u, now, d.addr, &i, 503);
+        assert!(
+            !evs.iter().any(|e| matches!(e, UaEvent::Failed { .. })),
+            "no failure while targets are left"
+        );
+    }
+    let (sent, e) = drain(&mut u);
+    evs.extend(e);
+    assert!(!sent.iter().any(|(_, m)| is(m, "INVITE")));
+    assert_eq!(
+        seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        vec![
+            ("127.0.0.10:5060".parse().unwrap(), TransportKind::Udp),
+            ("127.0.0.11:5070".parse().unwrap(), TransportKind::Udp),
+            ("127.0.0.11:5080".parse().unwrap(), TransportKind::Tcp),
+        ]
+    );
+    assert!(seen.iter().all(|s| s.2 == seen[0].2), "same CSeq");
+    let failed: Vec<_> = evs
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Failed { call: c, status: 503, .. } if *c == call))
+        .collect();
+    assert_eq!(failed.len(), 1, "{evs:?}");
+}
+
+#[test]
+fn invite_503_after_ringing_does_not_fail_over() {
+    let now = Instant::now();
+    let mut u = ua_with_dns();
+    let call = u.invite(now, inv("sip:2000@example.test", "v=0\r\n")).unwrap();
+    let (sent, _) = drain(&mut u);
+    let (d, i) = sent.iter().find(|(_, m)| is(m, "INVITE")).cloned().unwrap();
+    reply(&mut u, now, d.addr, &i, 180);
+    reply(&mut u, now, d.addr, &i, 503);
+    let (sent, evs) = drain(&mut u);
+    assert!(!sent.iter().any(|(_, m)| is(m, "INVITE")));
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, UaEvent::Failed { call: c, status: 503, .. } if *c == call)),
+        "{evs:?}"
+    );
 }

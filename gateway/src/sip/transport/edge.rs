@@ -1,6 +1,7 @@
 //! The tokio edge of the SIP transport: one UDP socket and one TCP listener on the configured
-//! interface address, outgoing TCP connections reused per remote address, RFC 5626 keep-alive
-//! answers, idle connection cleanup and bounded queues everywhere.
+//! interface address, outgoing TCP connections reused per remote address, RFC 5626 keep-alives
+//! (pings answered here, pongs handed to the core), idle connection cleanup and bounded queues
+//! everywhere.
 //!
 //! Received messages are framed here (datagrams are messages; streams go through
 //! [`StreamFramer`]) and handed to the core as [`Inbound`] values on a bounded channel.
@@ -77,6 +78,14 @@ pub struct Inbound {
     /// The connection, for stream transports (responses go back on it, 18.2.2).
     pub conn: Option<ConnId>,
     pub data: Vec<u8>,
+}
+
+impl Inbound {
+    /// True for an RFC 5626 keep-alive rather than a message: the edge hands pongs (a lone CRLF
+    /// on a stream) to the core so that it can tell a live flow from a dead one.
+    pub fn is_keepalive(&self) -> bool {
+        !self.data.is_empty() && self.data.iter().all(|&c| c == b'\r' || c == b'\n')
+    }
 }
 
 /// Where to send a message.
@@ -240,7 +249,7 @@ impl SipEdge {
     }
 
     /// Sends an RFC 5626 keep-alive ping on the connection to `addr` (opening one if needed);
-    /// the peer's pong is consumed by the framer.
+    /// the peer's pong arrives as an [`Inbound`] for which [`Inbound::is_keepalive`] holds.
     pub async fn ping(&self, addr: SocketAddr) -> Result<(), SendError> {
         let dest = Destination {
             transport: TransportKind::Tcp,
@@ -252,6 +261,32 @@ impl SipEdge {
             c.ping_sent.store(true, Ordering::Relaxed);
         }
         tx.try_send(PING.to_vec()).map_err(|_| SendError::QueueFull)
+    }
+
+    /// Like [`SipEdge::ping`] but only on an open connection: a flow whose connection has
+    /// closed is reported (`Io(NotConnected)`) instead of being replaced silently.
+    pub async fn ping_connection(&self, addr: SocketAddr) -> Result<(), SendError> {
+        let c = lock(&self.inner.conns);
+        let h = c
+            .by_addr
+            .get(&addr)
+            .filter(|h| !h.tx.is_closed())
+            .ok_or(SendError::Io(io::ErrorKind::NotConnected))?;
+        h.ping_sent.store(true, Ordering::Relaxed);
+        h.tx.try_send(PING.to_vec()).map_err(|_| SendError::QueueFull)
+    }
+
+    /// Closes the connection to `addr` (a flow that stopped answering keep-alives); the next
+    /// message to `addr` opens a new one. False if there was none.
+    pub fn close_connection(&self, addr: SocketAddr) -> bool {
+        let mut c = lock(&self.inner.conns);
+        let Some(h) = c.by_addr.remove(&addr) else {
+            return false;
+        };
+        h.reader.abort();
+        h.writer.abort();
+        c.by_id.remove(&h.id);
+        true
     }
 
     /// Closes idle connections now (the edge also does this periodically).
@@ -448,7 +483,17 @@ async fn conn_reader(
                 Ok(Some(StreamItem::Ping)) => {
                     let _ = tx.try_send(PONG.to_vec());
                 }
-                Ok(Some(StreamItem::Pong)) => {}
+                Ok(Some(StreamItem::Pong)) => {
+                    let pong = Inbound {
+                        transport: TransportKind::Tcp,
+                        source: peer,
+                        local,
+                        conn: Some(id),
+                        data: PONG.to_vec(),
+                    };
+                    // A pong is worth nothing late: never wait for room in the queue.
+                    let _ = inner.inbound.try_send(pong);
+                }
                 // Unframeable stream: nothing after this point can be trusted.
                 Err(_) => break 'conn,
             }

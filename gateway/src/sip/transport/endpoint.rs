@@ -88,6 +88,9 @@ impl SipEndpoint {
     }
 
     async fn on_inbound(&mut self, inbound: &Inbound) {
+        if inbound.is_keepalive() {
+            return;
+        }
         match wire_glue::receive(inbound) {
             Ok(r) => {
                 let source = r.reply_to.unwrap_or(Destination {

@@ -1509,6 +1509,60 @@ impl UserAgent {
     }
 }
 
+/// Endings carrying a body and extra headers: SIP-T/SIP-I put the REL with the release cause
+/// in the rejection or the BYE (RFC 3398 8.2.6), with its Content-Disposition.
+impl UserAgent {
+    /// [`UserAgent::reject`] with a body and extra headers (e.g. Accept on a 415).
+    pub fn reject_with_body(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        status: u16,
+        body: Option<Body>,
+        headers: &[(String, String)],
+    ) -> Result<(), UaError> {
+        if !(300..700).contains(&status) {
+            return Err(UaError::InvalidState("reject status must be 300-699"));
+        }
+        let (mut r, txn) = self.uas_response(call, status)?;
+        for (k, v) in headers {
+            r.push_named(k, v);
+        }
+        if let Some(b) = &body {
+            r.set_body(&b.content_type, b.data.clone());
+        }
+        self.reply(now, txn, r);
+        self.end_call(now, call, EndReason::LocalHangup);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// [`UserAgent::bye`] with a body and extra headers.
+    pub fn bye_with_body(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        body: Option<Body>,
+        headers: &[(String, String)],
+    ) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall)?;
+        let d = c.dialog.as_mut().ok_or(UaError::InvalidState("no dialog"))?;
+        let mut m = d.request(Method::Bye);
+        for (k, v) in headers {
+            m.push_named(k, v);
+        }
+        if let Some(b) = &body {
+            m.set_body(&b.content_type, b.data.clone());
+        }
+        c.state = CallState::Terminating;
+        c.final_2xx = None;
+        c.session = None;
+        let r = self.send_request(now, m, Owner::Call(call, Purpose::Bye));
+        self.end_call(now, call, EndReason::LocalHangup);
+        r.map(|_| ())
+    }
+}
+
 /// Copy of a request for re-sending: without Via, credentials and Content-Length.
 fn strip_for_resend(m: &Message) -> Message {
     let mut m = m.clone();
@@ -1584,6 +1638,12 @@ pub(crate) fn respond(
 
 /// A request of the call was sent again as transaction `new` to the next RFC 3263 target
 /// after `old` failed; `sent` is the new request (with its Via).
+/// True if our INVITE `txn` may go to the next RFC 3263 target after a 503: nothing came
+/// from further downstream yet and the caller has not cancelled.
+pub(crate) fn may_fail_over(c: &Call, txn: TxnId) -> bool {
+    c.invite_txn == Some(txn) && !c.got_provisional && c.dialog.is_none() && !c.cancel_pending && !c.cancelled
+}
+
 pub(crate) fn retarget(c: &mut Call, p: Purpose, old: TxnId, new: TxnId, sent: Option<Message>) {
     match p {
         Purpose::Invite if c.invite_txn == Some(old) => {

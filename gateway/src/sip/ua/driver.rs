@@ -11,7 +11,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::{UaEvent, UaOutput, UserAgent};
-use crate::sip::transport::{Inbound, SipEdge};
+use crate::sip::transport::framing::PING;
+use crate::sip::transport::{Inbound, SipEdge, TransportKind};
 
 /// Shared access to a running user agent.
 #[derive(Clone)]
@@ -100,6 +101,18 @@ pub fn spawn(
                         }
                         UaOutput::Event(e) => {
                             let _ = tx.send(e);
+                        }
+                        UaOutput::Keepalive { dest } => {
+                            let sent = match dest.transport {
+                                TransportKind::Udp => edge.send(&dest, PING).await,
+                                _ => edge.ping_connection(dest.addr).await,
+                            };
+                            if sent.is_err() {
+                                lock(&h.ua).keepalive_failed(Instant::now(), &dest);
+                            }
+                        }
+                        UaOutput::CloseFlow { dest } => {
+                            edge.close_connection(dest.addr);
                         }
                     }
                 }

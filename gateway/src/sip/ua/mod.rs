@@ -8,10 +8,12 @@
 //! ([`UserAgent::next_deadline`]).
 //!
 //! - [`call`]: INVITE sessions (UAC and UAS), forking, CANCEL, PRACK, session timers, glare.
+//! - [`keepalive`]: RFC 5626 keep-alives toward the flows of registered accounts.
 //! - [`driver`]: the thin tokio loop over [`crate::sip::transport::SipEdge`].
 
 pub mod call;
 pub mod driver;
+pub mod keepalive;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -29,6 +31,7 @@ use crate::sip::transaction::{TimerConfig, TransactionLayer, TxnEvent, TxnId};
 use crate::sip::transport::outbound::transport_for_request;
 use crate::sip::transport::{Destination, Inbound, TransportKind};
 use crate::sip::wire::{HeaderName, Host, Message, Method, SipUri, Uri};
+use keepalive::{FlowKey, Keepalives};
 
 pub use call::{CallHandle, CallInfo, CallState, EndReason, ServerRequest};
 
@@ -125,6 +128,10 @@ pub struct UaConfig {
     pub seed: u64,
     /// Path MTU toward next hops, when known; `None` applies the 1300-byte rule of 18.1.1.
     pub path_mtu: Option<usize>,
+    /// RFC 5626 keep-alive interval toward each registered account's next hop (a CRLF ping on
+    /// TCP, a CRLF datagram on UDP), unless the registrar's `Flow-Timer` asks for another;
+    /// `None` disables keep-alives.
+    pub keepalive: Option<Duration>,
 }
 
 impl UaConfig {
@@ -139,6 +146,7 @@ impl UaConfig {
             session_timer: Some(SessionTimerConfig::default()),
             seed: 0x1234_5678,
             path_mtu: None,
+            keepalive: None,
         }
     }
 }
@@ -235,6 +243,25 @@ pub enum UaOutput {
         msg: Message,
     },
     Event(UaEvent),
+    /// Send an RFC 5626 keep-alive (CRLF CRLF) toward `dest`: a ping on the TCP connection to
+    /// `dest.addr` (its pong comes back as an [`Inbound`] for [`UserAgent::handle_inbound`]),
+    /// a datagram over UDP. On failure call [`UserAgent::keepalive_failed`].
+    Keepalive {
+        dest: Destination,
+    },
+    /// The flow toward `dest` failed (a ping got no pong): close its connection so that the
+    /// REGISTER that follows opens a new one.
+    CloseFlow {
+        dest: Destination,
+    },
+}
+
+fn flow_dest(key: FlowKey) -> Destination {
+    Destination {
+        transport: key.transport,
+        addr: key.addr,
+        conn: None,
+    }
 }
 
 /// Who owns a client transaction.
@@ -249,6 +276,12 @@ pub(crate) enum Owner {
 struct Account {
     reg: Registration,
     txn: Option<TxnId>,
+    /// Where the outstanding REGISTER went.
+    flow_pending: Option<FlowKey>,
+    /// The flow of the current binding (where the last successful REGISTER went).
+    flow: Option<FlowKey>,
+    /// Keep-alive interval the registrar asked for (RFC 5626 `Flow-Timer`), seconds.
+    flow_timer: Option<u32>,
 }
 
 /// The RFC 3263 targets of a next-hop host name and the one in use.
@@ -285,6 +318,7 @@ pub struct UserAgent {
     retries: HashMap<TxnId, Retry>,
     pub(crate) out: VecDeque<UaOutput>,
     pub(crate) rng: StdRng,
+    keepalives: Keepalives,
     next_call: u64,
     scratch: Vec<TxnEvent<Message, Destination>>,
 }
@@ -304,6 +338,7 @@ impl UserAgent {
             resolved: HashMap::new(),
             retries: HashMap::new(),
             out: VecDeque::new(),
+            keepalives: Keepalives::new(),
             next_call: 1,
             scratch: Vec::new(),
         }
@@ -337,9 +372,10 @@ impl UserAgent {
     }
 
     /// The RFC 3263 targets of a host name used in next hops ([`crate::sip::dns::locate`]),
-    /// in the order to try them. Requests go to the first; after a transaction timeout or a
-    /// transport error the request is sent again to the next one (new branch, same CSeq,
-    /// RFC 3263 4.3), and later requests keep using the target that answered.
+    /// in the order to try them. Requests go to the first; after a transaction timeout, a
+    /// transport error, or a 503 to a REGISTER or initial INVITE, the request is sent again to
+    /// the next one (new branch, same CSeq, RFC 3263 4.3), and later requests keep using the
+    /// target that answered.
     pub fn set_host_targets(&mut self, host: &str, targets: &TargetList) {
         let targets: Vec<(Option<TransportKind>, SocketAddr)> = targets
             .remaining()
@@ -387,7 +423,13 @@ impl UserAgent {
         let seed = self.rng.r#gen();
         let mut reg = Registration::new(cfg, call_id, tag, seed);
         reg.set_contact(Instant::now(), self.contact_uri());
-        self.accounts.push(Account { reg, txn: None });
+        self.accounts.push(Account {
+            reg,
+            txn: None,
+            flow_pending: None,
+            flow: None,
+            flow_timer: None,
+        });
         AccountId(self.accounts.len() - 1)
     }
 
@@ -487,6 +529,73 @@ impl UserAgent {
                 }
             }
         }
+        self.sync_keepalives(now);
+    }
+
+    // ---- keep-alives (RFC 5626) ----
+
+    /// Keeps alive exactly the flows of registered accounts.
+    fn sync_keepalives(&mut self, now: Instant) {
+        let Some(every) = self.cfg.keepalive else {
+            if !self.keepalives.is_empty() {
+                self.keepalives.sync(now, &[], &mut self.rng);
+            }
+            return;
+        };
+        let mut wanted: Vec<(FlowKey, Duration)> = Vec::new();
+        for a in &self.accounts {
+            let Some(flow) = a.flow.filter(|_| a.reg.state().is_registered()) else {
+                continue;
+            };
+            let interval = a.flow_timer.map_or(every, |s| Duration::from_secs(u64::from(s)));
+            match wanted.iter_mut().find(|(k, _)| *k == flow) {
+                Some((_, i)) => *i = (*i).min(interval),
+                None => wanted.push((flow, interval)),
+            }
+        }
+        self.keepalives.sync(now, &wanted, &mut self.rng);
+    }
+
+    /// Sends the keep-alives due at `now` and handles flows whose pong did not come.
+    fn keepalive_timers(&mut self, now: Instant) {
+        let tick = self.keepalives.poll(now, &mut self.rng);
+        for key in tick.ping {
+            self.out.push_back(UaOutput::Keepalive { dest: flow_dest(key) });
+        }
+        for key in tick.failed {
+            self.out.push_back(UaOutput::CloseFlow { dest: flow_dest(key) });
+            self.flow_failed(now, key);
+        }
+    }
+
+    /// A flow failed: every account registered over it registers again (RFC 5626 4.5).
+    fn flow_failed(&mut self, now: Instant, key: FlowKey) {
+        for a in &mut self.accounts {
+            if a.flow == Some(key) {
+                a.flow = None;
+                if a.reg.state().is_registered() {
+                    a.reg.register_now(now);
+                }
+            }
+        }
+        self.flush_registrations(now);
+    }
+
+    /// The driver could not send the keep-alive toward `dest` (the connection could not be
+    /// opened, the socket refused): the flow failed.
+    pub fn keepalive_failed(&mut self, now: Instant, dest: &Destination) {
+        let key = FlowKey {
+            transport: dest.transport,
+            addr: dest.addr,
+        };
+        if self.keepalives.on_send_failure(&key) {
+            self.flow_failed(now, key);
+        }
+    }
+
+    /// Flows kept alive now (transport and address of each).
+    pub fn keepalive_flows(&self) -> usize {
+        self.keepalives.len()
     }
 
     // ---- driving ----
@@ -510,6 +619,7 @@ impl UserAgent {
         for c in self.calls.values() {
             take(c.next_deadline());
         }
+        take(self.keepalives.next_deadline());
         d
     }
 
@@ -530,11 +640,20 @@ impl UserAgent {
         for h in due {
             self.call_timers(now, h);
         }
+        self.keepalive_timers(now);
         self.pump(now);
     }
 
     /// A message from the transport edge.
     pub fn handle_inbound(&mut self, now: Instant, inbound: &Inbound) {
+        if inbound.is_keepalive() {
+            // A pong to our ping (pings from the peer are answered by the edge).
+            self.keepalives.on_pong(&FlowKey {
+                transport: inbound.transport,
+                addr: inbound.source,
+            });
+            return;
+        }
         match wire_glue::receive(inbound) {
             Ok(r) => {
                 let dest = r.reply_to.clone().unwrap_or(Destination {
@@ -589,12 +708,24 @@ impl UserAgent {
                 source,
                 cancels,
             } => self.on_request(now, txn, msg, source, cancels),
+            TxnEvent::Response { txn, status, .. }
+                if TargetList::is_failover_status(status)
+                    && self.fails_over_on_status(txn)
+                    && self.failover(now, txn) => {}
             TxnEvent::Response { txn, status, msg } => match self.owners.get(&txn).cloned() {
                 Some(Owner::Register(a)) => {
+                    let acct = &mut self.accounts[a.0];
                     if status >= 200 {
-                        self.accounts[a.0].txn = None;
+                        acct.txn = None;
                     }
-                    self.accounts[a.0].reg.on_response(now, &msg);
+                    if (200..300).contains(&status) {
+                        acct.flow = acct.flow_pending;
+                        acct.flow_timer = msg
+                            .header("Flow-Timer")
+                            .and_then(|v| v.trim().parse::<u32>().ok())
+                            .filter(|&s| s > 0);
+                    }
+                    acct.reg.on_response(now, &msg);
                 }
                 Some(Owner::Call(h, p)) => self.call_response(now, h, p, txn, status, msg),
                 Some(Owner::Orphan) | None => {}
@@ -728,7 +859,12 @@ impl UserAgent {
                 host,
                 tried: 1,
             });
-        let txn = self.start_client(now, m, dest)?;
+        let (txn, sent_to) = self.start_client(now, m, dest)?;
+        if let Owner::Register(a) = &owner
+            && let Some(acct) = self.accounts.get_mut(a.0)
+        {
+            acct.flow_pending = Some(sent_to);
+        }
         self.owners.insert(txn, owner);
         if let Some(r) = retry {
             self.retries.insert(txn, r);
@@ -744,7 +880,7 @@ impl UserAgent {
         now: Instant,
         mut m: Message,
         mut dest: Destination,
-    ) -> Result<TxnId, UaError> {
+    ) -> Result<(TxnId, FlowKey), UaError> {
         let branch = new_branch(&mut self.rng);
         push_via(
             &mut m,
@@ -763,8 +899,13 @@ impl UserAgent {
         }
         let info = info_of(&m).map_err(|_| UaError::BadTarget)?;
         let reliable = dest.transport.is_reliable();
+        let flow = FlowKey {
+            transport: dest.transport,
+            addr: dest.addr,
+        };
         self.txl
             .send_request(now, &info, m, dest, reliable)
+            .map(|t| (t, flow))
             .map_err(UaError::Transaction)
     }
 
@@ -792,13 +933,16 @@ impl UserAgent {
             Ok(d) => d,
             Err(_) => return false,
         };
-        let Ok(new) = self.start_client(now, r.msg.clone(), dest) else {
+        let Ok((new, flow)) = self.start_client(now, r.msg.clone(), dest) else {
             return false;
         };
         self.owners.insert(new, owner.clone());
         self.owners.insert(txn, Owner::Orphan);
         match owner {
-            Owner::Register(a) => self.accounts[a.0].txn = Some(new),
+            Owner::Register(a) => {
+                self.accounts[a.0].txn = Some(new);
+                self.accounts[a.0].flow_pending = Some(flow);
+            }
             Owner::Call(h, p) => {
                 let sent = self.txl.client_request(new).cloned();
                 if let Some(c) = self.calls.get_mut(&h) {
@@ -809,6 +953,18 @@ impl UserAgent {
         }
         self.retries.insert(new, r);
         true
+    }
+
+    /// True if a 503 to `txn` sends its request to the next target (RFC 3263 4.3): REGISTER,
+    /// and an initial INVITE that got nothing from further downstream.
+    fn fails_over_on_status(&self, txn: TxnId) -> bool {
+        match self.owners.get(&txn) {
+            Some(Owner::Register(_)) => true,
+            Some(Owner::Call(h, call::Purpose::Invite)) => {
+                self.calls.get(h).is_some_and(|c| call::may_fail_over(c, txn))
+            }
+            _ => false,
+        }
     }
 
     /// Sends a request outside any transaction (ACK for 2xx).
