@@ -62,6 +62,8 @@ struct PortEntry {
     id: u8,
     machine: PortMachine,
     caller_id: CallerIdStandard,
+    /// The settings it was built from (a new configuration leaves unchanged ports alone).
+    settings: crate::config::Port,
 }
 
 /// Every port's call control, wired to the media loop's command/event vocabulary.
@@ -152,6 +154,7 @@ impl CallControl {
                 id: p.id,
                 machine,
                 caller_id: p.caller_id,
+                settings: p.clone(),
             });
         }
         cc.router = LocalRouter::new(LocalRouter::default_extensions(&fxs_ids));
@@ -173,13 +176,21 @@ impl CallControl {
         let mut pending: Vec<PendingPort> = fresh
             .ports
             .into_iter()
+            .filter(|e| {
+                let same = self
+                    .ports
+                    .iter()
+                    .any(|p| p.id == e.id && p.settings == e.settings);
+                !same
+            })
             .map(|e| {
                 let cmds = setup.remove(&e.id).unwrap_or_default();
                 (e.id, Some((e, cmds)))
             })
             .collect();
+        // Ports gone from the new configuration (removed or disabled).
         for p in &self.ports {
-            if !pending.iter().any(|(id, _)| *id == p.id) {
+            if !cfg.ports.iter().any(|c| c.id == p.id && c.enabled) {
                 pending.push((p.id, None));
             }
         }
@@ -776,6 +787,40 @@ mod tests {
                 PortAction::Answer(leg)
             ]
         );
+    }
+
+    #[test]
+    fn new_settings_apply_to_idle_ports_at_once_and_to_busy_ports_after_the_call() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        drain_media(&mut cc);
+        // Port 0 is in a call (dial tone); port 1 is idle.
+        cc.media_event(&hook(0, FxsEventKind::OffHook, t(0)), t(0));
+        drain_media(&mut cc);
+        let mut cfg = Config::default_for_sim();
+        cfg.ports[0].country = "GB".into();
+        cfg.ports[1].country = "DE".into();
+        cc.reconfigure(&cfg).unwrap();
+        let cmds = drain_media(&mut cc);
+        let plans: Vec<&String> = cmds.iter().filter(|c| c.starts_with("SetTonePlan")).collect();
+        assert_eq!(plans.len(), 1, "{cmds:?}");
+        assert!(
+            plans[0].contains("port: 1") && plans[0].contains("\"DE\""),
+            "{cmds:?}"
+        );
+        assert_eq!(cc.call_state(0), "dial tone", "the call on port 0 goes on");
+        cc.media_event(&hook(0, FxsEventKind::OnHook, t(1000)), t(1000));
+        drain_media(&mut cc);
+        cc.poll(t(1010));
+        let cmds = drain_media(&mut cc);
+        assert!(
+            cmds.iter()
+                .any(|c| c.starts_with("SetTonePlan { port: 0") && c.contains("\"GB\"")),
+            "{cmds:?}"
+        );
+        // A configuration that does not build changes nothing.
+        cfg.ports[1].dial_plan = "(12".into();
+        assert!(cc.reconfigure(&cfg).is_err());
+        assert!(drain_media(&mut cc).is_empty());
     }
 
     #[test]
