@@ -62,13 +62,25 @@ fn render(spec: &ToneSpec, n: usize) -> Vec<i16> {
     out
 }
 
+/// The closest two frequencies of a sound, Hz (what sets its beat and its resolution).
+fn spacing(sound: Sound) -> u32 {
+    let (f, n) = sound.freqs();
+    let mut d = u32::MAX;
+    for i in 0..n {
+        for j in i + 1..n {
+            d = d.min(f[i].abs_diff(f[j]) as u32);
+        }
+    }
+    d.max(1)
+}
+
 /// Envelope window for the measurement: long enough to average the beat of two close tones or
 /// one period of the modulation.
 fn window_ms(spec: &ToneSpec) -> u32 {
     let mut w = 10u32;
     for s in spec.intro.iter().chain(spec.cycle) {
         match s.sound {
-            Sound::Dual(a, b) => w = w.max(1000u32.div_ceil(a.abs_diff(b) as u32) + 1),
+            Sound::Dual(..) | Sound::Quad(..) => w = w.max(1000u32.div_ceil(spacing(s.sound)) + 1),
             Sound::Modulated { modulator, .. } => w = w.max(1000 / modulator as u32 + 1),
             _ => {}
         }
@@ -143,6 +155,7 @@ fn expected_comps(sound: Sound, level: f64) -> Vec<(f64, f64)> {
         Sound::Silence => vec![],
         Sound::Single(f) => vec![(f as f64, level)],
         Sound::Dual(a, b) => vec![(a as f64, level), (b as f64, level)],
+        Sound::Quad(a, b, c, d) => [a, b, c, d].iter().map(|&f| (f as f64, level)).collect(),
         Sound::Modulated { carrier, modulator } => {
             let side = level + 20.0 * (AM_DEPTH as f64 / 2.0).log10();
             vec![
@@ -216,7 +229,7 @@ fn every_generated_tone_measures_as_specified() {
         for (m, e) in meas.iter().zip(&exp) {
             // Two close tones beat: near a null of the beat the edge is ambiguous by a few ms.
             let beat = match e.sound {
-                Sound::Dual(a, b) => 250.0 / a.abs_diff(b) as f64,
+                Sound::Dual(..) | Sound::Quad(..) => 250.0 / spacing(e.sound) as f64,
                 Sound::Modulated { modulator, .. } => 250.0 / modulator as f64,
                 _ => 0.0,
             };
@@ -231,7 +244,7 @@ fn every_generated_tone_measures_as_specified() {
             }
             // Components closer than 2/T cannot be resolved in a segment of length T.
             let resolvable = match e.sound {
-                Sound::Dual(a, b) => e.dur_ms - 10.0 >= 2000.0 / a.abs_diff(b) as f64,
+                Sound::Dual(..) | Sound::Quad(..) => e.dur_ms - 10.0 >= 2000.0 / spacing(e.sound) as f64,
                 Sound::Modulated { modulator, .. } => e.dur_ms - 10.0 >= 2000.0 / modulator as f64,
                 _ => true,
             };

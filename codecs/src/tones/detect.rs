@@ -47,7 +47,7 @@ pub struct CpEvent {
 
 #[derive(Clone, Copy, Default)]
 struct SoundDef {
-    f: [u8; 2],
+    f: [u8; 4],
     n: u8,
 }
 
@@ -229,8 +229,8 @@ impl CallProgressDetector {
                     t.nsyms += 1;
                 }
             }
-            // Dual sounds first, so a block matching both a dual sound and one of its parts
-            // counts as the dual one.
+            // Sounds of more frequencies first, so a block matching both a dual sound and one
+            // of its parts counts as the dual one.
             let (syms, n) = (&mut t.syms, t.nsyms);
             syms[..n].sort_by_key(|m| core::cmp::Reverse(sound_list[m.trailing_zeros() as usize].freqs().1));
             t.cycle = d.cadence(&t, &sound_list, spec.cycle, true);
@@ -317,7 +317,7 @@ impl CallProgressDetector {
         }
         let (fs, n) = s.freqs();
         let mut def = SoundDef {
-            f: [0; 2],
+            f: [0; 4],
             n: n as u8,
         };
         for k in 0..n {
@@ -476,8 +476,13 @@ impl CallProgressDetector {
                 let ok = if s.n == 1 {
                     p[s.f[0] as usize] >= 0.6 * total
                 } else {
-                    let (a, b) = (p[s.f[0] as usize], p[s.f[1] as usize]);
-                    a >= 0.15 * total && b >= 0.15 * total && a + b >= 0.6 * total
+                    // Every component present (a pair: each at least 15 % of the power, four:
+                    // 7.5 %), together most of the power.
+                    let n = s.n as usize;
+                    let each = 0.3 / n as f32 * total;
+                    let comps = &s.f[..n];
+                    comps.iter().all(|&f| p[f as usize] >= each)
+                        && comps.iter().map(|&f| p[f as usize]).sum::<f32>() >= 0.6 * total
                 };
                 if ok {
                     mask |= 1 << i;

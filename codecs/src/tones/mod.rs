@@ -95,10 +95,12 @@ pub enum ToneKind {
     StutterDial,
     /// Special information tone (950/1400/1800 Hz family).
     Sit,
+    /// Receiver off-hook tone (howler): a loud tone telling that a phone was left off the hook.
+    Howler,
 }
 
 impl ToneKind {
-    pub const ALL: [ToneKind; 7] = [
+    pub const ALL: [ToneKind; 8] = [
         ToneKind::Dial,
         ToneKind::Ringback,
         ToneKind::Busy,
@@ -106,6 +108,7 @@ impl ToneKind {
         ToneKind::CallWaiting,
         ToneKind::StutterDial,
         ToneKind::Sit,
+        ToneKind::Howler,
     ];
 
     /// The name used on the command line and in docs.
@@ -118,6 +121,7 @@ impl ToneKind {
             ToneKind::CallWaiting => "callwaiting",
             ToneKind::StutterDial => "stutter",
             ToneKind::Sit => "sit",
+            ToneKind::Howler => "howler",
         }
     }
 
@@ -132,6 +136,7 @@ impl ToneKind {
             "callwaiting" | "call-waiting" | "cw" => ToneKind::CallWaiting,
             "stutter" | "stutterdial" | "stutter-dial" => ToneKind::StutterDial,
             "sit" | "info" | "special-information" => ToneKind::Sit,
+            "howler" | "roh" | "off-hook" | "receiver-off-hook" => ToneKind::Howler,
             _ => return None,
         })
     }
@@ -144,6 +149,9 @@ pub enum Sound {
     Single(u16),
     /// Two frequencies summed, each at the tone's level.
     Dual(u16, u16),
+    /// Four frequencies summed, each at the tone's level (the North American receiver
+    /// off-hook tone).
+    Quad(u16, u16, u16, u16),
     /// `carrier` amplitude-modulated by `modulator` (depth [`AM_DEPTH`]); the carrier is at the
     /// tone's level.
     Modulated {
@@ -156,13 +164,14 @@ pub enum Sound {
 pub const AM_DEPTH: f32 = 0.5;
 
 impl Sound {
-    /// The frequencies a detector should look for.
-    pub fn freqs(self) -> ([u16; 2], usize) {
+    /// The frequencies a detector should look for (the first `n` of the array).
+    pub fn freqs(self) -> ([u16; 4], usize) {
         match self {
-            Sound::Silence => ([0, 0], 0),
-            Sound::Single(f) => ([f, 0], 1),
-            Sound::Dual(a, b) => ([a, b], 2),
-            Sound::Modulated { carrier, .. } => ([carrier, 0], 1),
+            Sound::Silence => ([0; 4], 0),
+            Sound::Single(f) => ([f, 0, 0, 0], 1),
+            Sound::Dual(a, b) => ([a, b, 0, 0], 2),
+            Sound::Quad(a, b, c, d) => ([a, b, c, d], 4),
+            Sound::Modulated { carrier, .. } => ([carrier, 0, 0, 0], 1),
         }
     }
 
@@ -269,6 +278,8 @@ pub struct ToneGenerator<'a> {
     left: u32,
     a: Osc,
     b: Osc,
+    c: Osc,
+    d: Osc,
     m: Osc,
     sound: Sound,
 }
@@ -287,6 +298,8 @@ impl<'a> ToneGenerator<'a> {
             left: 0,
             a: Osc::new(0.0),
             b: Osc::new(0.0),
+            c: Osc::new(0.0),
+            d: Osc::new(0.0),
             m: Osc::new(0.0),
             sound: Sound::Silence,
         };
@@ -340,6 +353,12 @@ impl<'a> ToneGenerator<'a> {
                 self.a.retune(f1 as f32);
                 self.b.retune(f2 as f32);
             }
+            Sound::Quad(f1, f2, f3, f4) => {
+                self.a.retune(f1 as f32);
+                self.b.retune(f2 as f32);
+                self.c.retune(f3 as f32);
+                self.d.retune(f4 as f32);
+            }
             Sound::Modulated { carrier, modulator } => {
                 self.a.retune(carrier as f32);
                 self.m.retune(modulator as f32);
@@ -392,6 +411,12 @@ impl<'a> ToneGenerator<'a> {
                         *s = ((self.a.next() + self.b.next()) * amp).clamp(-32768.0, 32767.0) as i16;
                     }
                 }
+                Sound::Quad(..) => {
+                    for s in chunk.iter_mut() {
+                        let sum = self.a.next() + self.b.next() + self.c.next() + self.d.next();
+                        *s = (sum * amp).clamp(-32768.0, 32767.0) as i16;
+                    }
+                }
                 Sound::Modulated { .. } => {
                     for s in chunk.iter_mut() {
                         let env = 1.0 + AM_DEPTH * self.m.next();
@@ -401,6 +426,8 @@ impl<'a> ToneGenerator<'a> {
             }
             self.a.renormalize();
             self.b.renormalize();
+            self.c.renormalize();
+            self.d.renormalize();
             self.m.renormalize();
             i += n;
             if self.left != u32::MAX {

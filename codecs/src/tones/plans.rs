@@ -15,6 +15,12 @@ const fn on2(f1: u16, f2: u16, ms: u16) -> Segment {
         ms,
     }
 }
+const fn on4(f1: u16, f2: u16, f3: u16, f4: u16, ms: u16) -> Segment {
+    Segment {
+        sound: Sound::Quad(f1, f2, f3, f4),
+        ms,
+    }
+}
 const fn am(carrier: u16, modulator: u16, ms: u16) -> Segment {
     Segment {
         sound: Sound::Modulated { carrier, modulator },
@@ -69,6 +75,11 @@ const SIT_STD: &[Segment] = &[on(950, 330), on(1400, 330), on(1800, 330), off(10
 /// The variant with a 900 Hz first segment (Germany, New Zealand).
 const SIT_900: &[Segment] = &[on(900, 330), on(1400, 330), on(1800, 330), off(1000)];
 
+/// Receiver off-hook tone (Telcordia GR-506 §17.2.8): 1400 + 2060 + 2450 + 2600 Hz, 100 ms on,
+/// 100 ms off. Played loud: -10 dBm0 per frequency keeps the sum of four in range. Countries
+/// without a howler of their own use it too: it is unmistakable.
+const ROH: ToneSpec = tone(Howler, -10.0, &[on4(1400, 2060, 2450, 2600, 100), off(100)]);
+
 // North American Numbering Plan: Telcordia GR-506 / Precise Tone Plan (E.300 Supp. 3).
 const NANP_TONES: &[ToneSpec] = &[
     tone(Dial, -13.0, &[on2(350, 440, STEADY)]),
@@ -84,6 +95,7 @@ const NANP_TONES: &[ToneSpec] = &[
         &[on2(350, 440, STEADY)],
     ),
     tone(Sit, -24.0, SIT_STD),
+    ROH,
 ];
 const NANP_RING: RingCadence = ring("normal", 20, &[(2000, 4000)]);
 const NANP_DISTINCTIVE: &[RingCadence] = &[
@@ -140,6 +152,9 @@ pub static PLANS: &[TonePlan] = &[
                     off(1000),
                 ],
             ),
+            // BT's howler: a warble of the DTMF pairs of * and # (the exchange also raises its
+            // level over time; here it plays loud from the start).
+            tone(Howler, -7.0, &[on2(941, 1209, 250), on2(941, 1477, 250)]),
         ],
         ring: ring("normal", 25, BRITISH_RING),
         distinctive_rings: &[ring("bt-type2", 25, &[(1000, 2000)])],
@@ -169,6 +184,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, BRITISH_RING),
         distinctive_rings: &[],
@@ -194,6 +210,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_900),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[ring("ring-ii", 25, &[(250, 4000), (1000, 4000)])],
@@ -215,6 +232,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(420, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 50, &[(1000, 5000)]),
         distinctive_rings: &[],
@@ -251,6 +269,7 @@ pub static PLANS: &[TonePlan] = &[
                     off(1000),
                 ],
             ),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -272,6 +291,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(440, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 50, &[(1500, 3500)]),
         distinctive_rings: &[],
@@ -298,6 +318,7 @@ pub static PLANS: &[TonePlan] = &[
             ),
             tone(StutterDial, -10.0, &[on(470, 400), on(425, 400)]),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -334,6 +355,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1500, 3000)]),
         distinctive_rings: &[],
@@ -349,6 +371,7 @@ pub static PLANS: &[TonePlan] = &[
             tone(CallWaiting, -10.0, &[on(425, 500), off(9500)]),
             tone(StutterDial, -10.0, &[on(425, 500), off(50)]),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -374,6 +397,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 3000)]),
         distinctive_rings: &[],
@@ -401,6 +425,7 @@ pub static PLANS: &[TonePlan] = &[
             ),
             tone(StutterDial, -10.0, &[on2(413, 438, 100), off(40)]),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, BRITISH_RING),
         distinctive_rings: &[],
@@ -426,6 +451,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(400, STEADY)],
             ),
             tone(Sit, -10.0, SIT_900),
+            ROH,
         ],
         ring: ring("normal", 25, BRITISH_RING),
         distinctive_rings: &[],
@@ -447,6 +473,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(400, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 16, &[(1000, 2000)]),
         distinctive_rings: &[],
@@ -472,6 +499,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -497,6 +525,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 5000)]),
         distinctive_rings: &[],
@@ -522,6 +551,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -558,6 +588,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -583,6 +614,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 4000)]),
         distinctive_rings: &[],
@@ -608,6 +640,7 @@ pub static PLANS: &[TonePlan] = &[
                 &[on(425, STEADY)],
             ),
             tone(Sit, -10.0, SIT_STD),
+            ROH,
         ],
         ring: ring("normal", 25, &[(1000, 5000)]),
         distinctive_rings: &[],

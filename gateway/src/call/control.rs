@@ -87,14 +87,6 @@ pub struct CallControl {
 /// when the port goes away.
 type PendingPort = (u8, Option<(PortEntry, Vec<MediaCommand>)>);
 
-/// DTMF out-dialling timing on FXO lines (Q.23/Q.24 comfortable values).
-const DTMF_ON_MS: u16 = 100;
-const DTMF_OFF_MS: u16 = 100;
-/// Pulse dialling at 10 pps, 60/40 break/make ratio, 800 ms between digits.
-const PULSE_BREAK_MS: u16 = 60;
-const PULSE_MAKE_MS: u16 = 40;
-const PULSE_INTERDIGIT_MS: u16 = 800;
-
 /// The port a setup command is for.
 fn command_port(cmd: &MediaCommand) -> Option<u8> {
     match cmd {
@@ -471,14 +463,22 @@ impl CallControl {
                 tone,
                 over_audio: false,
             }),
-            // The tone plans have no receiver off-hook tone: the line goes quiet.
-            PortAction::Howler | PortAction::StopTone => m.push_back(MediaCommand::StopTone { port }),
+            PortAction::Howler => m.push_back(MediaCommand::PlayTone {
+                port,
+                tone: codecs::tones::ToneKind::Howler,
+                over_audio: false,
+            }),
+            PortAction::StopTone => m.push_back(MediaCommand::StopTone { port }),
             PortAction::CallerId(info) => {
                 if let Some(cmd) = caller_id_command(port, cid, &info) {
                     m.push_back(cmd);
                 }
             }
-            PortAction::DialOut { digits, pulse } => {
+            PortAction::DialOut {
+                digits,
+                pulse,
+                timing,
+            } => {
                 let mut d = Digits::new();
                 for c in digits
                     .chars()
@@ -492,16 +492,16 @@ impl CallControl {
                     MediaCommand::PulseDial {
                         port,
                         digits: d,
-                        break_ms: PULSE_BREAK_MS,
-                        make_ms: PULSE_MAKE_MS,
-                        interdigit_ms: PULSE_INTERDIGIT_MS,
+                        break_ms: timing.pulse_break_ms,
+                        make_ms: timing.pulse_make_ms,
+                        interdigit_ms: timing.pulse_interdigit_ms,
                     }
                 } else {
                     MediaCommand::SendDigits {
                         target: DigitTarget::Line(port),
                         digits: d,
-                        on_ms: DTMF_ON_MS,
-                        off_ms: DTMF_OFF_MS,
+                        on_ms: timing.dtmf_on_ms,
+                        off_ms: timing.dtmf_off_ms,
                     }
                 });
             }

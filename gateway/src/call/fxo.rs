@@ -28,8 +28,9 @@ use hal::Instant;
 use hal::fxo::{FxoEventKind, Polarity};
 
 use super::dialplan::{DialPlan, DialPlanError, DigitCollector, InterdigitTimers, MatchOutcome};
-use super::{CallerInfo, LegId, PortAction, SipEvent, failure_tone};
-use crate::config::{CallerIdStandard, FxoMode, Port};
+use super::fxs::timers_from_port;
+use super::{CallerInfo, DialTiming, LegId, PortAction, SipEvent, failure_tone};
+use crate::config::{CallerIdStandard, FxoAnswer, FxoDialling, FxoMode, Port};
 
 /// When the SIP caller of an outbound PSTN call gets its 200 OK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,12 +70,17 @@ pub struct FxoSettings {
     pub caller_id: bool,
     /// Caller gave up: no ring for this long.
     pub ring_abandon: Duration,
+    /// Two-stage: answer the line on this ring (1: at once; later rings let caller ID arrive
+    /// first, which then goes into the INVITE).
+    pub answer_rings: u32,
     /// Outbound: wait for dial tone (detected) this long.
     pub dial_tone_timeout: Duration,
     /// Outbound: dial even when no dial tone was heard in time (otherwise 503).
     pub dial_without_dial_tone: bool,
     /// Outbound: dial by pulses rather than DTMF.
     pub pulse_dialling: bool,
+    /// Outbound: DTMF and pulse timing.
+    pub dial_timing: DialTiming,
     pub answer: AnswerSupervision,
     pub disconnect: DisconnectSupervision,
     /// After releasing the line, ignore ringing this long (the exchange may still be clearing).
@@ -94,9 +100,11 @@ impl FxoSettings {
             timers: InterdigitTimers::default(),
             caller_id: true,
             ring_abandon: Duration::from_secs(8),
+            answer_rings: 1,
             dial_tone_timeout: Duration::from_secs(3),
             dial_without_dial_tone: true,
             pulse_dialling: false,
+            dial_timing: DialTiming::default(),
             answer: AnswerSupervision::AfterDialling(Duration::ZERO),
             disconnect: DisconnectSupervision {
                 polarity_reversal: true,
@@ -112,11 +120,35 @@ impl FxoSettings {
     /// Settings from a port's configuration.
     pub fn from_port(port: &Port) -> Result<FxoSettings, DialPlanError> {
         let d = &port.disconnect;
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let secs = |v: u32| Duration::from_secs(u64::from(v));
+        let narrow = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
         Ok(FxoSettings {
             mode: port.fxo_mode,
             destination: port.fxo_destination.clone(),
             pin: port.fxo_pin.clone(),
+            pin_timeout: secs(port.fxo_pin_timeout_s.max(1)),
+            timers: timers_from_port(port),
             caller_id: port.caller_id != CallerIdStandard::None,
+            ring_abandon: secs(port.fxo_ring_abandon_s.max(1)),
+            answer_rings: port.fxo_answer_rings.max(1),
+            dial_tone_timeout: ms(port.fxo_dial_tone_timeout_ms),
+            dial_without_dial_tone: port.fxo_dial_without_dial_tone,
+            pulse_dialling: port.fxo_dialling == FxoDialling::Pulse,
+            dial_timing: DialTiming {
+                dtmf_on_ms: narrow(port.fxo_dtmf_on_ms),
+                dtmf_off_ms: narrow(port.fxo_dtmf_off_ms),
+                pulse_break_ms: narrow(port.fxo_pulse_break_ms),
+                pulse_make_ms: narrow(port.fxo_pulse_make_ms),
+                pulse_interdigit_ms: narrow(port.fxo_pulse_interdigit_ms),
+            },
+            answer: match port.fxo_answer {
+                FxoAnswer::AfterDialling => AnswerSupervision::AfterDialling(secs(port.fxo_answer_delay_s)),
+                FxoAnswer::PolarityReversal => AnswerSupervision::Polarity {
+                    fallback: (port.fxo_answer_fallback_s > 0).then(|| secs(port.fxo_answer_fallback_s)),
+                },
+            },
+            guard: ms(port.fxo_release_guard_ms),
             disconnect: DisconnectSupervision {
                 polarity_reversal: d.polarity_reversal,
                 loop_current_drop: d.loop_current_drop,
@@ -193,6 +225,7 @@ enum St {
     Pin {
         entered: String,
         until: Instant,
+        caller: CallerInfo,
     },
     Collecting {
         collector: DigitCollector,
@@ -240,12 +273,16 @@ pub struct FxoPort {
     dir: Dir,
     /// Polarity the line showed last.
     polarity: Option<Polarity>,
+    /// Caller ID that came before the first ring (DTMF CLIP), and when.
+    early_caller: Option<(CallerInfo, Instant)>,
     next_leg: u32,
     out: VecDeque<PortAction>,
 }
 
 /// How long a failure tone is played to a two-stage caller before the line is released.
 const FAILURE_TONE: Duration = Duration::from_secs(5);
+/// Caller ID sent before ringing (DTMF) belongs to a first ring at most this much later.
+const EARLY_CALLER_ID: Duration = Duration::from_secs(6);
 
 impl FxoPort {
     pub fn new(port: u8, settings: FxoSettings) -> FxoPort {
@@ -254,6 +291,7 @@ impl FxoPort {
             st: St::Idle,
             dir: Dir::Inbound,
             polarity: None,
+            early_caller: None,
             next_leg: u32::from(port) << 24,
             out: VecDeque::new(),
         }
@@ -357,28 +395,43 @@ impl FxoPort {
         match &mut self.st {
             St::Idle => {
                 self.dir = Dir::Inbound;
+                let early = self
+                    .early_caller
+                    .take()
+                    .filter(|(_, at)| now.saturating_since(*at) <= EARLY_CALLER_ID);
+                let known = early.is_some();
+                self.st = St::Alerting {
+                    rings: 1,
+                    last_ring: now,
+                    caller: early.map(|(c, _)| c).unwrap_or_default(),
+                };
                 match self.settings.mode {
                     FxoMode::OneStage => {
-                        self.st = St::Alerting {
-                            rings: 1,
-                            last_ring: now,
-                            caller: CallerInfo::default(),
-                        };
-                        if !self.settings.caller_id {
+                        if !self.settings.caller_id || known {
                             self.invite_one_stage(now);
                         }
                     }
                     FxoMode::TwoStage => {
-                        self.seize();
-                        self.after_answer_two_stage(now);
+                        if self.settings.answer_rings <= 1 {
+                            self.answer_two_stage(now);
+                        }
                     }
                 }
             }
             St::Alerting { rings, last_ring, .. } => {
                 *rings += 1;
                 *last_ring = now;
-                // Caller ID comes in the first pause: by the second ring it has come or never will.
-                self.invite_one_stage(now);
+                let rings = *rings;
+                match self.settings.mode {
+                    // Caller ID comes in the first pause: by the second ring it has come or
+                    // never will.
+                    FxoMode::OneStage => self.invite_one_stage(now),
+                    FxoMode::TwoStage => {
+                        if rings >= self.settings.answer_rings {
+                            self.answer_two_stage(now);
+                        }
+                    }
+                }
             }
             St::Inviting { last_ring, .. } => *last_ring = now,
             _ => {}
@@ -399,15 +452,26 @@ impl FxoPort {
         self.st = St::Inviting { leg, last_ring: now };
     }
 
-    fn after_answer_two_stage(&mut self, now: Instant) {
+    /// Two-stage: answer the ringing line, keeping what caller ID told.
+    fn answer_two_stage(&mut self, now: Instant) {
+        let caller = match &mut self.st {
+            St::Alerting { caller, .. } => std::mem::take(caller),
+            _ => CallerInfo::default(),
+        };
+        self.seize();
+        self.after_answer_two_stage(caller, now);
+    }
+
+    fn after_answer_two_stage(&mut self, caller: CallerInfo, now: Instant) {
         if self.settings.pin.is_empty() {
-            self.collect(CallerInfo::default());
+            self.collect(caller);
         } else {
             // A stuttered tone asks for the PIN.
             self.emit(PortAction::Tone(ToneKind::StutterDial));
             self.st = St::Pin {
                 entered: String::new(),
                 until: now + self.settings.pin_timeout,
+                caller,
             };
         }
     }
@@ -421,23 +485,31 @@ impl FxoPort {
         };
     }
 
-    /// Caller ID decoded on the line (between the first and second ring).
+    /// Caller ID decoded on the line: FSK between the first and second ring, or DTMF before
+    /// the first ring.
     pub fn caller_id(&mut self, caller: CallerInfo, now: Instant) {
-        if let St::Alerting { caller: c, .. } = &mut self.st {
-            *c = caller;
-            self.invite_one_stage(now);
+        match &mut self.st {
+            St::Alerting { caller: c, .. } => {
+                *c = caller;
+                if self.settings.mode == FxoMode::OneStage {
+                    self.invite_one_stage(now);
+                }
+            }
+            St::Idle => self.early_caller = Some((caller, now)),
+            _ => {}
         }
     }
 
     /// A DTMF key heard on the line (two-stage PIN and digits).
     pub fn dtmf(&mut self, key: u8, now: Instant) {
         match &mut self.st {
-            St::Pin { entered, .. } => {
+            St::Pin { entered, caller, .. } => {
                 entered.push(key as char);
                 let pin = &self.settings.pin;
                 if *entered == *pin {
+                    let caller = std::mem::take(caller);
                     self.emit(PortAction::StopTone);
-                    self.collect(CallerInfo::default());
+                    self.collect(caller);
                 } else if !pin.starts_with(entered.as_str()) {
                     self.fail_two_stage(ToneKind::Congestion, now);
                 }
@@ -539,8 +611,12 @@ impl FxoPort {
                 } else {
                     *silent_since = None;
                 }
+                // Busy, reorder, or the howler of a line left open by the far end.
                 if self.settings.disconnect.busy_tone
-                    && matches!(heard, Heard::Tone(ToneKind::Busy | ToneKind::Congestion))
+                    && matches!(
+                        heard,
+                        Heard::Tone(ToneKind::Busy | ToneKind::Congestion | ToneKind::Howler)
+                    )
                 {
                     self.far_end_cleared(now);
                 }
@@ -553,6 +629,7 @@ impl FxoPort {
         self.emit(PortAction::DialOut {
             digits: number,
             pulse: self.settings.pulse_dialling,
+            timing: self.settings.dial_timing,
         });
         self.st = St::Dialling {
             leg,
@@ -1049,7 +1126,8 @@ mod tests {
             drain(&mut p),
             vec![PortAction::DialOut {
                 digits: "5550100".into(),
-                pulse: false
+                pulse: false,
+                timing: DialTiming::default()
             }]
         );
         p.dial_done(t(2000));
@@ -1085,7 +1163,8 @@ mod tests {
             drain(&mut p),
             vec![PortAction::DialOut {
                 digits: "5550100".into(),
-                pulse: false
+                pulse: false,
+                timing: DialTiming::default()
             }]
         );
         assert_eq!(p.state(), FxoState::Dialling { leg });
@@ -1113,7 +1192,8 @@ mod tests {
             drain(&mut p),
             vec![PortAction::DialOut {
                 digits: "5550100".into(),
-                pulse: true
+                pulse: true,
+                timing: DialTiming::default()
             }]
         );
         p.dial_done(t(8000));
@@ -1337,5 +1417,216 @@ mod tests {
         assert_eq!(s.disconnect.silence, Some(Duration::from_secs(20)));
         port.dial_plan = "(x".into();
         assert!(FxoSettings::from_port(&port).is_err());
+    }
+
+    fn fxo_port_config(edit: impl FnOnce(&mut Port)) -> FxoSettings {
+        let mut port = Port {
+            kind: crate::config::PortKind::Fxo,
+            dial_plan: "(xxxS0|<9:>xx.)".into(),
+            fxo_destination: "100".into(),
+            ..Port::default()
+        };
+        edit(&mut port);
+        FxoSettings::from_port(&port).unwrap()
+    }
+
+    #[test]
+    fn configured_outbound_pulse_dialling_timing_and_dial_tone_wait() {
+        let s = fxo_port_config(|c| {
+            c.fxo_dialling = crate::config::FxoDialling::Pulse;
+            c.fxo_pulse_break_ms = 66;
+            c.fxo_pulse_make_ms = 34;
+            c.fxo_pulse_interdigit_ms = 700;
+            c.fxo_dial_tone_timeout_ms = 5000;
+            c.fxo_dial_without_dial_tone = false;
+        });
+        let (mut p, leg) = outbound(s);
+        assert_eq!(p.next_deadline(), Some(t(5000)));
+        p.heard(Heard::Tone(ToneKind::Dial), t(800));
+        assert_eq!(
+            drain(&mut p),
+            vec![PortAction::DialOut {
+                digits: "5550100".into(),
+                pulse: true,
+                timing: DialTiming {
+                    pulse_break_ms: 66,
+                    pulse_make_ms: 34,
+                    pulse_interdigit_ms: 700,
+                    ..DialTiming::default()
+                }
+            }]
+        );
+        assert_eq!(p.state(), FxoState::Dialling { leg });
+
+        // No dial tone within the configured wait, and dialling blind is off: 503.
+        let s = fxo_port_config(|c| {
+            c.fxo_dial_tone_timeout_ms = 5000;
+            c.fxo_dial_without_dial_tone = false;
+        });
+        let (mut p, leg) = outbound(s);
+        p.poll(t(4999));
+        assert_eq!(drain(&mut p), vec![]);
+        p.poll(t(5000));
+        assert_eq!(
+            drain(&mut p),
+            vec![
+                PortAction::Reject { leg, status: 503 },
+                PortAction::OffHook(false)
+            ]
+        );
+    }
+
+    #[test]
+    fn configured_dtmf_timing_and_answer_after_n_seconds() {
+        let s = fxo_port_config(|c| {
+            c.fxo_dtmf_on_ms = 80;
+            c.fxo_dtmf_off_ms = 60;
+            c.fxo_answer_delay_s = 4;
+        });
+        let (mut p, leg) = outbound(s);
+        p.heard(Heard::Tone(ToneKind::Dial), t(500));
+        assert_eq!(
+            drain(&mut p),
+            vec![PortAction::DialOut {
+                digits: "5550100".into(),
+                pulse: false,
+                timing: DialTiming {
+                    dtmf_on_ms: 80,
+                    dtmf_off_ms: 60,
+                    ..DialTiming::default()
+                }
+            }]
+        );
+        p.dial_done(t(2000));
+        assert_eq!(
+            drain(&mut p),
+            vec![
+                PortAction::Ringing {
+                    leg,
+                    early_media: true
+                },
+                PortAction::MediaConnect(leg)
+            ]
+        );
+        assert_eq!(p.next_deadline(), Some(t(6000)));
+        p.poll(t(6000));
+        assert_eq!(drain(&mut p), vec![PortAction::Answer(leg)]);
+    }
+
+    #[test]
+    fn configured_polarity_answer_supervision_with_fallback() {
+        let s = fxo_port_config(|c| {
+            c.fxo_answer = crate::config::FxoAnswer::PolarityReversal;
+            c.fxo_answer_fallback_s = 30;
+        });
+        assert_eq!(
+            s.answer,
+            AnswerSupervision::Polarity {
+                fallback: Some(Duration::from_secs(30))
+            }
+        );
+        let (mut p, leg) = outbound(s);
+        p.heard(Heard::Tone(ToneKind::Dial), t(500));
+        p.dial_done(t(2000));
+        drain(&mut p);
+        assert_eq!(p.next_deadline(), Some(t(32_000)));
+        p.line(
+            FxoEventKind::PolarityReversal {
+                to: Polarity::Reversed,
+            },
+            t(9000),
+        );
+        assert_eq!(drain(&mut p), vec![PortAction::Answer(leg)]);
+        let s = fxo_port_config(|c| c.fxo_answer = crate::config::FxoAnswer::PolarityReversal);
+        assert_eq!(s.answer, AnswerSupervision::Polarity { fallback: None });
+    }
+
+    #[test]
+    fn configured_ring_abandon_guard_and_pin_timeout() {
+        let s = fxo_port_config(|c| {
+            c.fxo_ring_abandon_s = 12;
+            c.fxo_release_guard_ms = 500;
+            c.fxo_pin_timeout_s = 20;
+        });
+        assert_eq!(s.pin_timeout, Duration::from_secs(20));
+        let mut p = FxoPort::new(2, s);
+        p.line(FxoEventKind::RingStart, t(0));
+        assert_eq!(p.next_deadline(), Some(t(12_000)));
+        p.caller_id(alice(), t(3000));
+        let leg = match drain(&mut p)[..] {
+            [PortAction::Invite { leg, .. }] => leg,
+            _ => panic!(),
+        };
+        p.sip(SipEvent::Answered { leg }, t(4000));
+        p.sip(SipEvent::Ended { leg }, t(10_000));
+        drain(&mut p);
+        assert_eq!(p.next_deadline(), Some(t(10_500)), "release guard");
+    }
+
+    #[test]
+    fn two_stage_answers_on_the_configured_ring_with_the_caller_id() {
+        let mut s = fxo_port_config(|c| {
+            c.fxo_mode = FxoMode::TwoStage;
+            c.fxo_answer_rings = 2;
+        });
+        s.timers.short = Duration::from_millis(500);
+        let mut p = FxoPort::new(2, s);
+        p.line(FxoEventKind::RingStart, t(0));
+        assert_eq!(drain(&mut p), vec![], "not answered on the first ring");
+        p.caller_id(alice(), t(3000));
+        assert_eq!(
+            drain(&mut p),
+            vec![],
+            "two-stage sends no INVITE before the digits"
+        );
+        p.line(FxoEventKind::RingStart, t(6000));
+        assert_eq!(
+            drain(&mut p),
+            vec![PortAction::OffHook(true), PortAction::Tone(ToneKind::Dial)]
+        );
+        for (i, k) in "201".bytes().enumerate() {
+            p.dtmf(k, t(7000 + i as u64 * 100));
+        }
+        let acts = drain(&mut p);
+        assert!(
+            matches!(acts.last(), Some(PortAction::Invite { number, caller: Some(c), .. }) if number == "201" && *c == alice()),
+            "{acts:?}"
+        );
+    }
+
+    #[test]
+    fn howler_on_the_line_is_a_disconnect() {
+        let (mut p, leg) = outbound(settings());
+        p.heard(Heard::Tone(ToneKind::Dial), t(600));
+        p.dial_done(t(2000));
+        drain(&mut p);
+        p.heard(Heard::Tone(ToneKind::Howler), t(60_000));
+        assert_eq!(
+            drain(&mut p),
+            vec![
+                PortAction::MediaDisconnect(leg),
+                PortAction::Bye(leg),
+                PortAction::OffHook(false)
+            ]
+        );
+    }
+
+    #[test]
+    fn dtmf_caller_id_before_the_first_ring_invites_on_that_ring() {
+        let mut p = FxoPort::new(2, settings());
+        p.caller_id(alice(), t(0));
+        assert_eq!(p.state(), FxoState::Idle);
+        p.line(FxoEventKind::RingStart, t(1500));
+        let acts = drain(&mut p);
+        assert!(
+            matches!(&acts[..], [PortAction::Invite { caller: Some(c), .. }] if *c == alice()),
+            "{acts:?}"
+        );
+        // A caller ID long before a ring belongs to no call.
+        let mut p = FxoPort::new(2, settings());
+        p.caller_id(alice(), t(0));
+        p.line(FxoEventKind::RingStart, t(60_000));
+        assert_eq!(drain(&mut p), vec![]);
+        assert_eq!(p.state(), FxoState::Alerting { rings: 1 });
     }
 }

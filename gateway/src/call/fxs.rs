@@ -43,7 +43,7 @@ pub struct FxsSettings {
     pub first_key_timeout: Duration,
     /// How long the failure tone (busy, reorder, SIT) plays before the howler.
     pub failure_tone: Duration,
-    /// How long the howler plays before the line goes silent.
+    /// How long the howler plays before the line goes silent; zero: no howler, silence at once.
     pub howler: Duration,
     /// Unanswered incoming call: 480 after this long.
     pub ring_timeout: Duration,
@@ -78,6 +78,14 @@ impl std::fmt::Display for FxsSettingsError {
 
 impl std::error::Error for FxsSettingsError {}
 
+/// The dial plan's interdigit timers of a port (FXS, and FXO two-stage).
+pub fn timers_from_port(port: &Port) -> InterdigitTimers {
+    InterdigitTimers {
+        long: Duration::from_millis(u64::from(port.interdigit_long_ms.max(1))),
+        short: Duration::from_millis(u64::from(port.interdigit_short_ms.max(1))),
+    }
+}
+
 fn to_hal(c: &PlanCadence) -> Option<RingCadence> {
     RingCadence::new(c.pattern, c.freq_hz)
 }
@@ -108,14 +116,22 @@ impl FxsSettings {
             parse_ring_cadence(&port.ring_cadence, tones.ring.freq_hz)
         }
         .ok_or_else(|| FxsSettingsError::BadRingCadence(port.ring_cadence.clone()))?;
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let s = |v: u32| Duration::from_secs(u64::from(v));
         Ok(FxsSettings {
             plan,
-            timers: InterdigitTimers::default(),
+            timers: timers_from_port(port),
             ring,
             distinctive: tones.distinctive_rings.iter().filter_map(to_hal).collect(),
             caller_id: port.caller_id,
-            ring_timeout: Duration::from_secs(u64::from(port.ring_timeout_s.max(1))),
-            ..FxsSettings::defaults(DialPlan::parse("(x.)").expect("constant plan"))
+            cid_delay: ms(port.cid_delay_ms),
+            dtmf_cid_lead: ms(port.dtmf_cid_lead_ms),
+            first_key_timeout: ms(port.first_digit_timeout_ms.max(1)),
+            failure_tone: s(port.reorder_tone_s.max(1)),
+            howler: s(port.howler_s),
+            ring_timeout: s(port.ring_timeout_s.max(1)),
+            sit_for_bad_numbers: port.sit_for_bad_numbers,
+            answer_reversal: port.answer_polarity_reversal,
         })
     }
 
@@ -455,6 +471,14 @@ impl FxsPort {
     /// Off-hook with nothing to do: play `tone` (or go straight to the howler).
     fn signal(&mut self, tone: Option<ToneKind>, now: Instant) {
         match tone {
+            None if self.settings.howler.is_zero() => {
+                self.emit(PortAction::StopTone);
+                self.st = St::Signalling {
+                    tone: None,
+                    howler: false,
+                    next: None,
+                };
+            }
             Some(t) => {
                 self.emit(PortAction::Tone(t));
                 self.st = St::Signalling {
@@ -1260,5 +1284,135 @@ mod tests {
         port.dial_plan = "(1[2".into();
         let e = FxsSettings::from_port(&port).unwrap_err();
         assert_eq!(e.to_string(), "dial plan, column 3: '[' is never closed by ']'");
+    }
+
+    /// A port from configuration keys, with a plan where `911` is complete but extensible.
+    fn configured(edit: impl FnOnce(&mut Port)) -> FxsPort {
+        let mut port = Port {
+            dial_plan: "(911|911xxxxxxxx|[2-9]xxxxxx)".into(),
+            ..Port::default()
+        };
+        edit(&mut port);
+        FxsPort::new(0, FxsSettings::from_port(&port).unwrap())
+    }
+
+    #[test]
+    fn configured_first_digit_and_interdigit_timers() {
+        let mut p = configured(|c| {
+            c.first_digit_timeout_ms = 5000;
+            c.interdigit_short_ms = 1500;
+            c.interdigit_long_ms = 4000;
+        });
+        p.line(FxsEventKind::OffHook, t(0));
+        drain(&mut p);
+        assert_eq!(p.next_deadline(), Some(t(5000)), "first digit timeout");
+        p.poll(t(5000));
+        assert_eq!(drain(&mut p), vec![PortAction::Tone(ToneKind::Congestion)]);
+        p.line(FxsEventKind::OnHook, t(6000));
+        drain(&mut p);
+
+        // Long timer while nothing matches yet but more keys could.
+        p.line(FxsEventKind::OffHook, t(10_000));
+        p.dtmf(b'5', t(11_000));
+        assert_eq!(p.next_deadline(), Some(t(15_000)));
+        p.line(FxsEventKind::OnHook, t(12_000));
+        drain(&mut p);
+
+        // Short timer once 911 matches and 911xxxxxxxx still could.
+        p.line(FxsEventKind::OffHook, t(20_000));
+        for (i, k) in "911".bytes().enumerate() {
+            p.dtmf(k, t(21_000 + i as u64 * 100));
+        }
+        drain(&mut p);
+        assert_eq!(p.next_deadline(), Some(t(21_200 + 1500)));
+        p.poll(t(22_700));
+        assert!(
+            matches!(&drain(&mut p)[..], [PortAction::StopTone, PortAction::Invite { number, .. }] if number == "911")
+        );
+    }
+
+    #[test]
+    fn configured_reorder_then_howler_lengths_and_no_howler() {
+        let mut p = configured(|c| {
+            c.reorder_tone_s = 10;
+            c.howler_s = 20;
+        });
+        p.line(FxsEventKind::OffHook, t(0));
+        p.poll(t(15_000));
+        drain(&mut p);
+        assert_eq!(p.next_deadline(), Some(t(25_000)));
+        p.poll(t(25_000));
+        assert_eq!(drain(&mut p), vec![PortAction::Howler]);
+        assert_eq!(
+            p.state(),
+            FxsState::Signalling {
+                tone: None,
+                howler: true
+            }
+        );
+        assert_eq!(p.next_deadline(), Some(t(45_000)));
+        p.poll(t(45_000));
+        assert_eq!(drain(&mut p), vec![PortAction::StopTone]);
+        assert_eq!(p.next_deadline(), None, "silent until on-hook");
+
+        let mut p = configured(|c| c.howler_s = 0);
+        p.line(FxsEventKind::OffHook, t(0));
+        p.poll(t(15_000));
+        drain(&mut p);
+        p.poll(t(45_000));
+        assert_eq!(drain(&mut p), vec![PortAction::StopTone], "no howler: silence");
+        assert_eq!(p.next_deadline(), None);
+        p.line(FxsEventKind::OnHook, t(50_000));
+        assert_eq!(drain(&mut p), vec![PortAction::StopTone]);
+        assert_eq!(p.state(), FxsState::Idle);
+    }
+
+    #[test]
+    fn configured_caller_id_timing_sit_and_answer_reversal() {
+        let mut p = configured(|c| {
+            c.cid_delay_ms = 800;
+            c.sit_for_bad_numbers = false;
+            c.answer_polarity_reversal = true;
+        });
+        let s = p.settings();
+        assert_eq!(s.cid_delay, Duration::from_millis(800));
+        assert!(s.answer_reversal);
+        let leg = LegId(7);
+        p.sip(
+            SipEvent::Incoming {
+                leg,
+                caller: CallerInfo::default(),
+                called: String::new(),
+                distinctive_ring: None,
+            },
+            t(0),
+        );
+        drain(&mut p);
+        assert_eq!(p.next_deadline(), Some(t(2000 + 800)), "US ring 2 s + 800 ms");
+        p.poll(t(2800));
+        assert!(matches!(drain(&mut p)[..], [PortAction::CallerId(_)]));
+        p.line(FxsEventKind::OffHook, t(3000));
+        assert_eq!(
+            drain(&mut p)[0],
+            PortAction::Feed(LineFeed::ReverseActive),
+            "answer reversal"
+        );
+        p.line(FxsEventKind::OnHook, t(9000));
+        drain(&mut p);
+
+        p.line(FxsEventKind::OffHook, t(10_000));
+        for k in "5551234".bytes() {
+            p.dtmf(k, t(11_000));
+        }
+        let leg = match drain(&mut p).last() {
+            Some(PortAction::Invite { leg, .. }) => *leg,
+            other => panic!("{other:?}"),
+        };
+        p.sip(SipEvent::Failed { leg, status: 404 }, t(12_000));
+        assert_eq!(
+            drain(&mut p),
+            vec![PortAction::Tone(ToneKind::Congestion)],
+            "reorder rather than SIT"
+        );
     }
 }

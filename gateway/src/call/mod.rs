@@ -8,6 +8,8 @@
 //! - [`router`]: [`router::LocalRouter`], calls between local FXS ports without a server.
 //! - [`identity`]: caller (P-Asserted-Identity/From/Privacy) and distinctive ring (Alert-Info)
 //!   from an incoming INVITE's headers.
+//! - [`sipleg`]: [`sipleg::SipLegs`], the SIP legs of the ports' calls (user agent calls, SDP,
+//!   RTP streams).
 //! - [`control`]: [`control::CallControl`], every port's machine wired to the media loop's
 //!   commands/events and to SIP requests for the user agent.
 //!
@@ -42,6 +44,20 @@ pub struct CallerInfo {
     pub private: bool,
 }
 
+impl CallerInfo {
+    /// What a caller ID message received on a line (FXO) tells: a withheld number or name
+    /// makes the caller private; an unavailable one is left empty.
+    pub fn from_cid(cid: &codecs::callerid::CallerId) -> CallerInfo {
+        use codecs::callerid::Absence;
+        CallerInfo {
+            number: cid.number.as_str().to_string(),
+            name: cid.name.as_str().to_string(),
+            private: cid.number_absence == Some(Absence::Private)
+                || (cid.number.is_empty() && cid.name_absence == Some(Absence::Private)),
+        }
+    }
+}
+
 /// The SIP side of a call, reduced to what call control acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SipEvent {
@@ -68,6 +84,31 @@ pub enum SipEvent {
     Ended { leg: LegId },
 }
 
+/// Out-dialling timing of an FXO port (DTMF per Q.23/Q.24, pulses per the line's exchange).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DialTiming {
+    /// DTMF tone duration and the pause after it, ms.
+    pub dtmf_on_ms: u16,
+    pub dtmf_off_ms: u16,
+    /// Loop break and make of one pulse, ms (60/40 at 10 pulses per second).
+    pub pulse_break_ms: u16,
+    pub pulse_make_ms: u16,
+    /// Loop closed between two pulse-dialled digits, ms.
+    pub pulse_interdigit_ms: u16,
+}
+
+impl Default for DialTiming {
+    fn default() -> Self {
+        DialTiming {
+            dtmf_on_ms: 100,
+            dtmf_off_ms: 100,
+            pulse_break_ms: 60,
+            pulse_make_ms: 40,
+            pulse_interdigit_ms: 800,
+        }
+    }
+}
+
 /// What a port asks the rest of the gateway to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PortAction {
@@ -83,8 +124,13 @@ pub enum PortAction {
     StopTone,
     /// FXS: send caller ID now (FSK in the ring pause, or DTMF before ringing).
     CallerId(CallerInfo),
-    /// FXO: dial these keys toward the exchange (DTMF or pulses per the port's setting).
-    DialOut { digits: String, pulse: bool },
+    /// FXO: dial these keys toward the exchange (DTMF or pulses per the port's setting), with
+    /// the port's dialling timing.
+    DialOut {
+        digits: String,
+        pulse: bool,
+        timing: DialTiming,
+    },
     /// Connect line audio both ways with the leg's RTP.
     MediaConnect(LegId),
     /// Play the leg's early media to the line (the line's audio is not sent).
@@ -123,6 +169,31 @@ pub fn failure_tone(status: u16, sit_for_bad_numbers: bool) -> ToneKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caller_from_line_caller_id() {
+        use codecs::callerid::{Absence, CallerId};
+        let c = CallerInfo::from_cid(&CallerId::new("5551234", "ALICE").unwrap());
+        assert_eq!(
+            c,
+            CallerInfo {
+                number: "5551234".into(),
+                name: "ALICE".into(),
+                private: false
+            }
+        );
+        let withheld = CallerId {
+            number_absence: Some(Absence::Private),
+            name_absence: Some(Absence::Private),
+            ..CallerId::default()
+        };
+        assert!(CallerInfo::from_cid(&withheld).private);
+        let unknown = CallerId {
+            number_absence: Some(Absence::Unavailable),
+            ..CallerId::default()
+        };
+        assert_eq!(CallerInfo::from_cid(&unknown), CallerInfo::default());
+    }
 
     #[test]
     fn failure_tones() {

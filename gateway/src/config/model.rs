@@ -173,6 +173,26 @@ pub enum FxoMode {
     TwoStage,
 }
 
+/// When an outbound PSTN call (SIP -> FXO) is answered toward the SIP caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FxoAnswer {
+    /// `fxo_answer_delay_s` after the last digit is dialled (lines without answer supervision).
+    AfterDialling,
+    /// When the exchange reverses the line polarity (the called party answered); after
+    /// `fxo_answer_fallback_s` without a reversal, answer anyway (0: never).
+    PolarityReversal,
+}
+
+/// How the FXO port dials the PSTN number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FxoDialling {
+    Dtmf,
+    /// Loop-disconnect pulses (`*` and `#` cannot be pulse dialled and are left out).
+    Pulse,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Disconnect {
@@ -216,6 +236,59 @@ pub struct Port {
     /// PIN asked for by two-stage FXO calls; empty for none.
     pub fxo_pin: String,
     pub disconnect: Disconnect,
+
+    // Dialling (FXS, and FXO two-stage): the dial plan's timers.
+    /// Off-hook with no key pressed for this long: reorder tone.
+    pub first_digit_timeout_ms: u32,
+    /// Interdigit long timer: no pattern matches yet but one still can.
+    pub interdigit_long_ms: u32,
+    /// Interdigit short timer: a pattern matches, a longer one still could.
+    pub interdigit_short_ms: u32,
+
+    // FXS: what a phone left off the hook hears, caller ID timing, answer signalling.
+    /// How long busy, reorder or SIT plays before the howler.
+    pub reorder_tone_s: u32,
+    /// How long the howler (receiver off-hook tone) plays before silence; 0: no howler.
+    pub howler_s: u32,
+    /// SIT rather than reorder when a number does not exist (404, 410, 484, 604).
+    pub sit_for_bad_numbers: bool,
+    /// FSK caller ID starts this long after the end of the first ring.
+    pub cid_delay_ms: u32,
+    /// DTMF caller ID is sent this long before the first ring.
+    pub dtmf_cid_lead_ms: u32,
+    /// Reverse the line polarity while a call is connected (answer supervision for payphones
+    /// and call loggers).
+    pub answer_polarity_reversal: bool,
+
+    // FXO: outbound calls (SIP -> PSTN).
+    pub fxo_answer: FxoAnswer,
+    /// `after-dialling`: seconds from the last digit to the answer.
+    pub fxo_answer_delay_s: u32,
+    /// `polarity-reversal`: answer anyway after this many seconds without a reversal; 0: never.
+    pub fxo_answer_fallback_s: u32,
+    /// How long to wait for the exchange's dial tone after seizing the line.
+    pub fxo_dial_tone_timeout_ms: u32,
+    /// Dial even when no dial tone was heard in time (otherwise the call fails with 503).
+    pub fxo_dial_without_dial_tone: bool,
+    pub fxo_dialling: FxoDialling,
+    /// DTMF digit length and the pause after it.
+    pub fxo_dtmf_on_ms: u32,
+    pub fxo_dtmf_off_ms: u32,
+    /// One pulse: loop broken, then made (60/40 at 10 pulses per second).
+    pub fxo_pulse_break_ms: u32,
+    pub fxo_pulse_make_ms: u32,
+    /// Loop closed between pulse-dialled digits.
+    pub fxo_pulse_interdigit_ms: u32,
+
+    // FXO: inbound calls (PSTN -> SIP) and the line between calls.
+    /// The PSTN caller gave up when no ring came for this long.
+    pub fxo_ring_abandon_s: u32,
+    /// Two-stage: answer the line on this ring (1: at once).
+    pub fxo_answer_rings: u32,
+    /// Two-stage: time to key in the PIN.
+    pub fxo_pin_timeout_s: u32,
+    /// After the line is released, ringing is ignored this long (the exchange is clearing).
+    pub fxo_release_guard_ms: u32,
 }
 
 impl Default for Network {
@@ -330,6 +403,30 @@ impl Default for Port {
             fxo_destination: String::new(),
             fxo_pin: String::new(),
             disconnect: Disconnect::default(),
+            first_digit_timeout_ms: 15_000,
+            interdigit_long_ms: 10_000,
+            interdigit_short_ms: 3_000,
+            reorder_tone_s: 30,
+            howler_s: 60,
+            sit_for_bad_numbers: true,
+            cid_delay_ms: 500,
+            dtmf_cid_lead_ms: 1500,
+            answer_polarity_reversal: false,
+            fxo_answer: FxoAnswer::AfterDialling,
+            fxo_answer_delay_s: 0,
+            fxo_answer_fallback_s: 0,
+            fxo_dial_tone_timeout_ms: 3000,
+            fxo_dial_without_dial_tone: true,
+            fxo_dialling: FxoDialling::Dtmf,
+            fxo_dtmf_on_ms: 100,
+            fxo_dtmf_off_ms: 100,
+            fxo_pulse_break_ms: 60,
+            fxo_pulse_make_ms: 40,
+            fxo_pulse_interdigit_ms: 800,
+            fxo_ring_abandon_s: 8,
+            fxo_answer_rings: 1,
+            fxo_pin_timeout_s: 10,
+            fxo_release_guard_ms: 2000,
         }
     }
 }

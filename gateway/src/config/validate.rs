@@ -212,12 +212,81 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         if port.kind == PortKind::Fxo && !port.fxo_pin.bytes().all(|b| b.is_ascii_digit()) {
             c.err(p("fxo_pin"), "must be digits only");
         }
+        port_timers(&mut c, port, &p);
     }
 
     if c.0.is_empty() {
         Ok(())
     } else {
         Err(ConfigErrors(c.0))
+    }
+}
+
+/// The dialling, tone and FXO timing keys of a port: each within what a line and a person can
+/// work with.
+fn port_timers(c: &mut Collector, port: &Port, p: &dyn Fn(&str) -> String) {
+    let ranges: [(&str, u32, u32, u32, &str); 19] = [
+        (
+            "first_digit_timeout_ms",
+            port.first_digit_timeout_ms,
+            1000,
+            120_000,
+            "ms",
+        ),
+        ("interdigit_long_ms", port.interdigit_long_ms, 1000, 60_000, "ms"),
+        ("interdigit_short_ms", port.interdigit_short_ms, 200, 30_000, "ms"),
+        ("reorder_tone_s", port.reorder_tone_s, 1, 600, "seconds"),
+        ("howler_s", port.howler_s, 0, 600, "seconds"),
+        ("cid_delay_ms", port.cid_delay_ms, 200, 2000, "ms"),
+        ("dtmf_cid_lead_ms", port.dtmf_cid_lead_ms, 300, 5000, "ms"),
+        ("fxo_answer_delay_s", port.fxo_answer_delay_s, 0, 120, "seconds"),
+        (
+            "fxo_answer_fallback_s",
+            port.fxo_answer_fallback_s,
+            0,
+            300,
+            "seconds",
+        ),
+        (
+            "fxo_dial_tone_timeout_ms",
+            port.fxo_dial_tone_timeout_ms,
+            500,
+            30_000,
+            "ms",
+        ),
+        ("fxo_dtmf_on_ms", port.fxo_dtmf_on_ms, 40, 500, "ms"),
+        ("fxo_dtmf_off_ms", port.fxo_dtmf_off_ms, 40, 500, "ms"),
+        ("fxo_pulse_break_ms", port.fxo_pulse_break_ms, 20, 150, "ms"),
+        ("fxo_pulse_make_ms", port.fxo_pulse_make_ms, 20, 150, "ms"),
+        (
+            "fxo_pulse_interdigit_ms",
+            port.fxo_pulse_interdigit_ms,
+            200,
+            3000,
+            "ms",
+        ),
+        ("fxo_ring_abandon_s", port.fxo_ring_abandon_s, 5, 60, "seconds"),
+        ("fxo_answer_rings", port.fxo_answer_rings, 1, 10, "rings"),
+        ("fxo_pin_timeout_s", port.fxo_pin_timeout_s, 3, 60, "seconds"),
+        ("fxo_release_guard_ms", port.fxo_release_guard_ms, 0, 10_000, "ms"),
+    ];
+    for (key, v, lo, hi, unit) in ranges {
+        if !(lo..=hi).contains(&v) {
+            c.err(p(key), format!("must be between {lo} and {hi} {unit}"));
+        }
+    }
+    if port.interdigit_short_ms > port.interdigit_long_ms {
+        c.err(
+            p("interdigit_short_ms"),
+            "must not be above interdigit_long_ms (the short timer runs once a pattern matches)",
+        );
+    }
+    let pulse = port.fxo_pulse_break_ms + port.fxo_pulse_make_ms;
+    if !(50..=200).contains(&pulse) {
+        c.err(
+            p("fxo_pulse_break_ms"),
+            "with fxo_pulse_make_ms must make a pulse of 50 to 200 ms (5 to 20 pulses per second)",
+        );
     }
 }
 
@@ -272,6 +341,46 @@ mod tests {
                 "port[2].ring_cadence"
             ]
         );
+    }
+
+    #[test]
+    fn dialling_and_fxo_timers_are_checked_by_key() {
+        let mut cfg = Config::default_for_sim();
+        assert!(validate(&cfg).is_ok(), "defaults are valid");
+        cfg.ports[0].interdigit_short_ms = 12_000;
+        cfg.ports[0].howler_s = 0;
+        cfg.ports[1].first_digit_timeout_ms = 10;
+        cfg.ports[2].fxo_dtmf_on_ms = 20;
+        cfg.ports[2].fxo_pulse_break_ms = 150;
+        cfg.ports[2].fxo_pulse_make_ms = 100;
+        cfg.ports[2].fxo_answer_rings = 0;
+        let errs = validate(&cfg).unwrap_err().0;
+        let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "port[0].interdigit_short_ms: must not be above interdigit_long_ms (the short timer runs once a pattern matches)",
+                "port[1].first_digit_timeout_ms: must be between 1000 and 120000 ms",
+                "port[2].fxo_dtmf_on_ms: must be between 40 and 500 ms",
+                "port[2].fxo_answer_rings: must be between 1 and 10 rings",
+                "port[2].fxo_pulse_break_ms: with fxo_pulse_make_ms must make a pulse of 50 to 200 ms (5 to 20 pulses per second)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_without_the_new_keys_loads_with_their_defaults() {
+        let toml = "[[port]]\nid = 2\nkind = \"fxo\"\nfxo_destination = \"100\"\n";
+        let cfg: Config = toml::from_str(toml).unwrap();
+        let p = &cfg.ports[0];
+        assert_eq!(p.interdigit_long_ms, 10_000);
+        assert_eq!(p.fxo_answer, FxoAnswer::AfterDialling);
+        assert_eq!(p.fxo_dialling, FxoDialling::Dtmf);
+        assert!(validate(&cfg).is_ok());
+        let toml = "[[port]]\nid = 2\nkind = \"fxo\"\nfxo_answer = \"polarity-reversal\"\nfxo_dialling = \"pulse\"\n";
+        let cfg: Config = toml::from_str(toml).unwrap();
+        assert_eq!(cfg.ports[0].fxo_answer, FxoAnswer::PolarityReversal);
+        assert_eq!(cfg.ports[0].fxo_dialling, FxoDialling::Pulse);
     }
 
     #[test]

@@ -359,6 +359,9 @@ pub enum AudioEventKind {
     CallerIdDone,
     /// Digits sent with `SendDigits` to the line or pulse-dialled are all out.
     DigitsSent,
+    /// Caller ID received on an on-hook FXO line (Bell 202 or V.23 FSK in the ring pause, or
+    /// DTMF before ringing), checksum verified. Fixed-size text: no allocation in the loop.
+    CallerId(CallerId),
 }
 
 /// An audio event of a port.

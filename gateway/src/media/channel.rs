@@ -2,9 +2,11 @@
 //!
 //! Capture (line to network): line PCM -> echo canceller (reference: what was played to the
 //! line in the same period) -> DTMF detector -> call progress detector (FXO) -> gain.
+//! An on-hook FXO line's PCM also goes to the caller ID receivers (Bell 202, V.23, DTMF).
 //! Render (network to line): what the port's peers say -> gain -> call progress tone, RFC 4733
 //! regenerated digit, DTMF sender, or caller ID -> line PCM.
 
+use codecs::callerid::{CallerId, CidDecoder, CidStandard};
 use codecs::dtmf::{DtmfDetector, DtmfEventKind, DtmfGenerator};
 use codecs::echo::{EchoCanceller, EchoConfig, EchoError};
 use codecs::tones::{CallProgressDetector, Heard, ToneGenerator, ToneKind, TonePlan};
@@ -24,6 +26,57 @@ pub fn default_plan() -> &'static TonePlan {
         .unwrap_or_else(|| unreachable!("the tone plan table is not empty"))
 }
 
+/// The caller ID receivers of an FXO line. Which standard the exchange uses is not configured:
+/// all three listen while the line is on hook and the first checked message wins.
+pub struct CallerIdReceivers {
+    rx: [CidDecoder; 3],
+    /// The last message reported and when (sample clock): the same message decoded by both FSK
+    /// receivers, or repeated by the exchange, is reported once.
+    last: Option<(CallerId, u64)>,
+}
+
+/// A message equal to the last one within this many samples is a repeat (4 s).
+const CID_REPEAT_SAMPLES: u64 = 32_000;
+
+impl CallerIdReceivers {
+    /// Allocates the receivers (outside the loop).
+    pub fn new() -> Self {
+        CallerIdReceivers {
+            rx: [
+                CidDecoder::new(CidStandard::Bell202),
+                CidDecoder::new(CidStandard::V23),
+                CidDecoder::new(CidStandard::Dtmf),
+            ],
+            last: None,
+        }
+    }
+
+    /// Feeds one frame; pushes each new message as [`AudioEventKind::CallerId`].
+    pub fn process(&mut self, frame: &Frame, sample_clock: u64, events: &mut PortEvents) {
+        for i in 0..self.rx.len() {
+            self.rx[i].process(frame);
+            while let Some(r) = self.rx[i].poll() {
+                // A message with a bad checksum or framing is dropped: the next ring goes
+                // out without caller ID rather than with a wrong one.
+                let Ok(msg) = r else { continue };
+                let repeat = self.last.is_some_and(|(c, at)| {
+                    c == msg.caller && sample_clock.saturating_sub(at) < CID_REPEAT_SAMPLES
+                });
+                self.last = Some((msg.caller, sample_clock));
+                if !repeat {
+                    let _ = events.push(AudioEventKind::CallerId(msg.caller));
+                }
+            }
+        }
+    }
+}
+
+impl Default for CallerIdReceivers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Per-port audio state, built once when the loop starts.
 pub struct PortAudio {
     plan: &'static TonePlan,
@@ -38,6 +91,9 @@ pub struct PortAudio {
     silence_reported: bool,
     tone: Option<(ToneGenerator<'static>, bool)>,
     caller_id: Option<CallerIdSamples>,
+    /// FXO: caller ID receivers, and whether the line is on hook (listening).
+    cid_rx: Option<Box<CallerIdReceivers>>,
+    cid_listen: bool,
     dtmf_out: DtmfGenerator,
     dtmf_out_busy: bool,
     to_line: Gain,
@@ -62,6 +118,8 @@ impl PortAudio {
             silence_reported: false,
             tone: None,
             caller_id: None,
+            cid_rx: None,
+            cid_listen: true,
             dtmf_out: DtmfGenerator::new(),
             dtmf_out_busy: false,
             to_line: Gain::UNITY,
@@ -85,6 +143,16 @@ impl PortAudio {
         if self.progress.is_some() {
             self.progress = Some(CallProgressDetector::new(plan));
         }
+    }
+
+    /// Gives the port caller ID receivers (an FXO line; allocates, call before the loop runs).
+    pub fn enable_caller_id_receiver(&mut self) {
+        self.cid_rx = Some(Box::new(CallerIdReceivers::new()));
+    }
+
+    /// The FXO line was seized (`false`) or released (`true`): caller ID arrives on hook only.
+    pub fn set_caller_id_listen(&mut self, on_hook: bool) {
+        self.cid_listen = on_hook;
     }
 
     pub fn set_gain(&mut self, to_line_db: f32, from_line_db: f32) {
@@ -150,6 +218,11 @@ impl PortAudio {
 
     /// Line input for this tick: `far` is what was played during the same period.
     pub fn capture(&mut self, far: &Frame, near: &Frame, sample_clock: u64, events: &mut PortEvents) {
+        if self.cid_listen
+            && let Some(rx) = self.cid_rx.as_mut()
+        {
+            rx.process(near, sample_clock, events);
+        }
         self.up = *near;
         if self.echo_on {
             let _ = self.echo.process_in_place(far, &mut self.up);

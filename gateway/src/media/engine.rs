@@ -200,17 +200,22 @@ impl MediaEngine {
                     id,
                     pcm_channel,
                     line,
-                } => Port {
-                    id,
-                    ch: pcm_channel,
-                    kind: LineKind::Fxo {
-                        line,
-                        monitor: FxoMonitor::new(FxoTiming::default()),
-                        pulse: None,
-                    },
-                    faulted: false,
-                    audio: audio(),
-                },
+                } => {
+                    // The line's caller ID is decoded in the loop: its receivers are made here.
+                    let mut audio = audio();
+                    audio.enable_caller_id_receiver();
+                    Port {
+                        id,
+                        ch: pcm_channel,
+                        kind: LineKind::Fxo {
+                            line,
+                            monitor: FxoMonitor::new(FxoTiming::default()),
+                            pulse: None,
+                        },
+                        faulted: false,
+                        audio,
+                    }
+                }
             })
             .collect();
         let seed = std::time::SystemTime::now()
@@ -325,14 +330,16 @@ impl MediaEngine {
                 }
             }
             MediaCommand::SetOffHook { port, off_hook } => {
-                if let Some(i) = self.port_index(port)
-                    && let LineKind::Fxo { line, monitor, pulse } = &mut self.ports[i].kind
-                {
-                    *pulse = None;
-                    if line.set_off_hook(off_hook).is_err() {
-                        self.stats.line_errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(i) = self.port_index(port) {
+                    let p = &mut self.ports[i];
+                    if let LineKind::Fxo { line, monitor, pulse } = &mut p.kind {
+                        *pulse = None;
+                        if line.set_off_hook(off_hook).is_err() {
+                            self.stats.line_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        monitor.set_off_hook(off_hook, now);
+                        p.audio.set_caller_id_listen(!off_hook);
                     }
-                    monitor.set_off_hook(off_hook, now);
                 }
             }
             MediaCommand::SetHookTiming { port, timing } => {
