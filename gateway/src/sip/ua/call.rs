@@ -1563,60 +1563,6 @@ impl UserAgent {
     }
 }
 
-/// Endings carrying a body and extra headers: SIP-T/SIP-I put the REL with the release cause
-/// in the rejection or the BYE (RFC 3398 8.2.6), with its Content-Disposition.
-impl UserAgent {
-    /// [`UserAgent::reject`] with a body and extra headers (e.g. Accept on a 415).
-    pub fn reject_with_body(
-        &mut self,
-        now: Instant,
-        call: CallHandle,
-        status: u16,
-        body: Option<Body>,
-        headers: &[(String, String)],
-    ) -> Result<(), UaError> {
-        if !(300..700).contains(&status) {
-            return Err(UaError::InvalidState("reject status must be 300-699"));
-        }
-        let (mut r, txn) = self.uas_response(call, status)?;
-        for (k, v) in headers {
-            r.push_named(k, v);
-        }
-        if let Some(b) = &body {
-            r.set_body(&b.content_type, b.data.clone());
-        }
-        self.reply(now, txn, r);
-        self.end_call(now, call, EndReason::LocalHangup);
-        self.pump(now);
-        Ok(())
-    }
-
-    /// [`UserAgent::bye`] with a body and extra headers.
-    pub fn bye_with_body(
-        &mut self,
-        now: Instant,
-        call: CallHandle,
-        body: Option<Body>,
-        headers: &[(String, String)],
-    ) -> Result<(), UaError> {
-        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall)?;
-        let d = c.dialog.as_mut().ok_or(UaError::InvalidState("no dialog"))?;
-        let mut m = d.request(Method::Bye);
-        for (k, v) in headers {
-            m.push_named(k, v);
-        }
-        if let Some(b) = &body {
-            m.set_body(&b.content_type, b.data.clone());
-        }
-        c.state = CallState::Terminating;
-        c.final_2xx = None;
-        c.session = None;
-        let r = self.send_request(now, m, Owner::Call(call, Purpose::Bye));
-        self.end_call(now, call, EndReason::LocalHangup);
-        r.map(|_| ())
-    }
-}
-
 /// Copy of a request for re-sending: without Via, credentials and Content-Length.
 fn strip_for_resend(m: &Message) -> Message {
     let mut m = m.clone();
