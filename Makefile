@@ -31,10 +31,12 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p hal --features linux --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p gateway --features linux --all-targets --locked -- -D warnings
 
 unit:
 	$(CARGO) test --workspace --locked --no-fail-fast
 	$(CARGO) test -p hal --features linux --locked --no-fail-fast
+	$(CARGO) test -p gateway --features linux --locked --no-fail-fast --lib hwboard
 
 ## make bench: speed targets, each as a ratio against a reference measured in the same run.
 bench: deps-test

@@ -44,12 +44,20 @@ pub struct OpenBoard {
 
 /// Opens the board's ports and starts the media loop on them.
 pub fn open_board(def: &BoardDef) -> Result<OpenBoard, StartError> {
-    // Every backend of this build is the simulated one; the Linux backend adds its own arm.
+    // Line chips on SPI/GPIO and ALSA: the hardware backend (validation keeps one backend per board).
+    if def.backend() == Backend::Hw {
+        let hw = crate::hwboard::open(def).map_err(|e| StartError::Board(e.into()))?;
+        return Ok(OpenBoard {
+            media: hw.media,
+            port_addrs: hw.port_addrs,
+            _sim: None,
+        });
+    }
     let sim_ports = def
         .ports
         .iter()
         .map(|p| match p.backend {
-            Backend::Sim => hal::sim::SimPortConfig {
+            Backend::Sim | Backend::Hw => hal::sim::SimPortConfig {
                 kind: match p.kind {
                     PortKind::Fxs => HalPortKind::Fxs,
                     PortKind::Fxo => HalPortKind::Fxo,

@@ -12,7 +12,8 @@
 //! - [`web`]: the local web page and JSON API.
 //! - [`watchdog`]: feeds the board's hardware watchdog while the media loop runs.
 //!
-//! [`app`] assembles the process from these parts.
+//! [`app`] assembles the process from these parts; [`hwboard`] opens boards whose ports are
+//! line chips (crate feature `linux`).
 //!
 //! Protocol cores are sans-IO: they take bytes, events and `now` and return what to send and
 //! their next deadline. Sockets and tokio live only in the thin edges (`sip::transport`, `web`,
@@ -21,6 +22,7 @@
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod hwboard;
 pub mod media;
 pub mod rtp;
 pub mod sdp;

@@ -31,7 +31,7 @@ pub enum LineFault {
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LineError::Bus => f.write_str("bus transfer to the line chip failed"),
+            LineError::Bus => f.write_str("bus transfer failed (SPI/GPIO to the line chip, or PCM)"),
             LineError::NoResponse => f.write_str("the line chip did not answer"),
             LineError::Fault(k) => write!(f, "line fault: {k:?}"),
             LineError::Calibration => f.write_str("line chip calibration did not complete"),

@@ -17,6 +17,112 @@ pub mod si321x;
 
 use crate::error::LineError;
 
+/// GPIO role names a board file gives a port's lines (`gpio = [{ role, line }]`).
+pub mod roles {
+    /// Chip reset (ProSLIC, DAA), active low at the chip.
+    pub const RESET: &str = "reset";
+    /// Chip interrupt output (optional: status is polled every tick).
+    pub const INTERRUPT: &str = "interrupt";
+    /// Ag1171 ring mode, forward/reverse and switch-hook detect.
+    pub const RING_MODE: &str = "ring_mode";
+    pub const FORWARD_REVERSE: &str = "forward_reverse";
+    pub const SWITCH_HOOK: &str = "switch_hook";
+}
+
+/// Whether a driver drives a GPIO line or reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleDirection {
+    Output,
+    Input,
+}
+
+/// A GPIO role of a chip: its name, direction and whether the driver cannot work without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpioRole {
+    pub name: &'static str,
+    pub direction: RoleDirection,
+    pub required: bool,
+}
+
+const SPI_CHIP_ROLES: &[GpioRole] = &[
+    GpioRole {
+        name: roles::RESET,
+        direction: RoleDirection::Output,
+        required: false,
+    },
+    GpioRole {
+        name: roles::INTERRUPT,
+        direction: RoleDirection::Input,
+        required: false,
+    },
+];
+
+const AG1171_ROLES: &[GpioRole] = &[
+    GpioRole {
+        name: roles::RING_MODE,
+        direction: RoleDirection::Output,
+        required: true,
+    },
+    GpioRole {
+        name: roles::FORWARD_REVERSE,
+        direction: RoleDirection::Output,
+        required: true,
+    },
+    GpioRole {
+        name: roles::SWITCH_HOOK,
+        direction: RoleDirection::Input,
+        required: true,
+    },
+];
+
+/// The line chips a board file's `chip` value can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChipKind {
+    /// `si3210`, `si3211`, `si3215`, `si3216`: [`si321x::Si321x`] (the part is identified at start-up).
+    ProSlic,
+    /// `si3050`: [`si3050::Si3050`].
+    VoiceDaa,
+    /// `ag1171`: [`ag1171::Ag1171`].
+    GpioSlic,
+}
+
+impl ChipKind {
+    /// Every chip name a board file may give.
+    pub const NAMES: &'static [&'static str] = &["si3210", "si3211", "si3215", "si3216", "si3050", "ag1171"];
+
+    pub fn from_name(name: &str) -> Option<ChipKind> {
+        Some(match name {
+            "si3210" | "si3211" | "si3215" | "si3216" => ChipKind::ProSlic,
+            "si3050" => ChipKind::VoiceDaa,
+            "ag1171" => ChipKind::GpioSlic,
+            _ => return None,
+        })
+    }
+
+    /// Whether the chip is an FXS (true) or FXO (false) interface.
+    pub const fn is_fxs(self) -> bool {
+        !matches!(self, ChipKind::VoiceDaa)
+    }
+
+    /// Whether the chip is programmed over SPI.
+    pub const fn on_spi(self) -> bool {
+        !matches!(self, ChipKind::GpioSlic)
+    }
+
+    /// The GPIO roles the chip's driver knows.
+    pub const fn gpio_roles(self) -> &'static [GpioRole] {
+        match self {
+            ChipKind::ProSlic | ChipKind::VoiceDaa => SPI_CHIP_ROLES,
+            ChipKind::GpioSlic => AG1171_ROLES,
+        }
+    }
+
+    /// The role called `name`, if the chip has one.
+    pub fn gpio_role(self, name: &str) -> Option<GpioRole> {
+        self.gpio_roles().iter().copied().find(|r| r.name == name)
+    }
+}
+
 /// Sample coding on the PCM highway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Companding {
@@ -148,6 +254,21 @@ mod tests {
         for db in [-20.0, -6.0, 0.0, 3.5, 6.0] {
             assert!((db_to_ratio(db) - 10f64.powf(db / 20.0)).abs() < 1e-9, "db {db}");
         }
+    }
+
+    #[test]
+    fn chip_names_and_roles() {
+        for name in ChipKind::NAMES {
+            assert!(ChipKind::from_name(name).is_some(), "{name}");
+        }
+        assert_eq!(ChipKind::from_name("si3215"), Some(ChipKind::ProSlic));
+        assert_eq!(ChipKind::from_name("le9662"), None);
+        assert!(!ChipKind::VoiceDaa.is_fxs() && ChipKind::VoiceDaa.on_spi());
+        assert!(ChipKind::GpioSlic.is_fxs() && !ChipKind::GpioSlic.on_spi());
+        let shk = ChipKind::GpioSlic.gpio_role(roles::SWITCH_HOOK).unwrap();
+        assert_eq!((shk.direction, shk.required), (RoleDirection::Input, true));
+        assert!(ChipKind::ProSlic.gpio_roles().iter().all(|r| !r.required));
+        assert_eq!(ChipKind::ProSlic.gpio_role(roles::RING_MODE), None);
     }
 
     #[test]

@@ -14,45 +14,11 @@ use crate::drivers::ag1171::{Ag1171, Ag1171Config};
 use crate::drivers::si321x::{ChipId, Si321x, Si321xConfig};
 use crate::drivers::si3050::{DaaId, Si3050, Si3050Config};
 use crate::error::LineError;
+use crate::fxo::{FxoLine, FxoReading};
+use crate::fxs::{FxsLine, HookSample, LineFeed};
+use crate::time::Instant;
 
-/// GPIO role names a board file gives a port's lines (`gpio = [{ role, line }]`).
-pub mod roles {
-    /// Chip reset (ProSLIC, DAA), active low at the chip.
-    pub const RESET: &str = "reset";
-    /// Chip interrupt output (optional: status is polled every tick).
-    pub const INTERRUPT: &str = "interrupt";
-    /// Ag1171 ring mode, forward/reverse and switch-hook detect.
-    pub const RING_MODE: &str = "ring_mode";
-    pub const FORWARD_REVERSE: &str = "forward_reverse";
-    pub const SWITCH_HOOK: &str = "switch_hook";
-}
-
-/// The line chips a board file's `chip` value can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChipKind {
-    /// `si3210`, `si3211`, `si3215`, `si3216`: [`open_si321x`] (the part is identified at start-up).
-    ProSlic,
-    /// `si3050`: [`open_si3050`].
-    VoiceDaa,
-    /// `ag1171`: [`open_ag1171`].
-    GpioSlic,
-}
-
-impl ChipKind {
-    pub fn from_name(name: &str) -> Option<ChipKind> {
-        Some(match name {
-            "si3210" | "si3211" | "si3215" | "si3216" => ChipKind::ProSlic,
-            "si3050" => ChipKind::VoiceDaa,
-            "ag1171" => ChipKind::GpioSlic,
-            _ => return None,
-        })
-    }
-
-    /// Whether the chip is an FXS (true) or FXO (false) interface.
-    pub const fn is_fxs(self) -> bool {
-        !matches!(self, ChipKind::VoiceDaa)
-    }
-}
+pub use crate::drivers::{ChipKind, roles};
 
 /// A spidev device: `/dev/spidevB.C`, clock and SPI mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +37,66 @@ pub struct GpioParams<'a> {
 }
 
 pub type ProSlic = Si321x<SpidevDevice, Delay>;
+/// A ProSLIC holding its reset line, as [`open_si321x`] returns it.
+pub type HeldProSlic = Held<ProSlic>;
+/// A voice DAA holding its reset line, as [`open_si3050`] returns it.
+pub type HeldVoiceDaa = Held<VoiceDaa>;
 pub type VoiceDaa = Si3050<SpidevDevice, Delay>;
 pub type GpioSlic = Ag1171<CdevPin, CdevPin, CdevPin>;
+
+/// A line chip with the reset line it keeps requested: released, the line would go back to
+/// the kernel's default state, which may hold the chip in reset.
+pub struct Held<L> {
+    line: L,
+    reset: Option<CdevPin>,
+}
+
+impl<L> Held<L> {
+    pub fn new(line: L, reset: Option<CdevPin>) -> Self {
+        Held { line, reset }
+    }
+
+    pub fn line(&self) -> &L {
+        &self.line
+    }
+
+    pub fn line_mut(&mut self) -> &mut L {
+        &mut self.line
+    }
+
+    /// The chip driver and its reset line.
+    pub fn into_parts(self) -> (L, Option<CdevPin>) {
+        (self.line, self.reset)
+    }
+}
+
+impl<L: FxsLine> FxsLine for Held<L> {
+    fn set_feed(&mut self, feed: LineFeed) -> Result<(), LineError> {
+        self.line.set_feed(feed)
+    }
+
+    fn poll(&mut self, now: Instant) -> Result<HookSample, LineError> {
+        self.line.poll(now)
+    }
+
+    fn next_transition(&mut self) -> Option<HookSample> {
+        self.line.next_transition()
+    }
+
+    fn reported_until(&self, now: Instant) -> Instant {
+        self.line.reported_until(now)
+    }
+}
+
+impl<L: FxoLine> FxoLine for Held<L> {
+    fn set_off_hook(&mut self, off_hook: bool) -> Result<(), LineError> {
+        self.line.set_off_hook(off_hook)
+    }
+
+    fn read(&mut self, now: Instant) -> Result<FxoReading, LineError> {
+        self.line.read(now)
+    }
+}
 
 /// Why a line chip could not be brought up.
 #[derive(Debug)]
@@ -112,31 +136,40 @@ pub fn open_si321x(
     spi: SpiParams<'_>,
     reset: Option<GpioParams<'_>>,
     cfg: Si321xConfig,
-) -> Result<(ProSlic, ChipId), OpenLineError> {
+) -> Result<(HeldProSlic, ChipId), OpenLineError> {
     let dev = open_spi(spi.device, spi.max_hz, spi.mode)?;
     let mut slic = Si321x::new(dev, Delay, cfg);
-    if let Some(r) = reset {
-        let mut pin = gpio_output(r.chip, r.line, r.active_low, true)?;
-        slic.hard_reset(&mut pin)?;
-    }
+    let pin = match reset {
+        Some(r) => {
+            let mut pin = gpio_output(r.chip, r.line, r.active_low, true)?;
+            slic.hard_reset(&mut pin)?;
+            Some(pin)
+        }
+        None => None,
+    };
     let id = slic.init()?;
-    Ok((slic, id))
+    Ok((Held::new(slic, pin), id))
 }
 
-/// Opens a voice DAA: optional reset pulse, then set-up and line-side power-up.
+/// Opens a voice DAA: optional reset pulse (the line then held inactive), then set-up and
+/// line-side power-up.
 pub fn open_si3050(
     spi: SpiParams<'_>,
     reset: Option<GpioParams<'_>>,
     cfg: Si3050Config,
-) -> Result<(VoiceDaa, DaaId), OpenLineError> {
+) -> Result<(HeldVoiceDaa, DaaId), OpenLineError> {
     let dev = open_spi(spi.device, spi.max_hz, spi.mode)?;
     let mut daa = Si3050::new(dev, Delay, cfg);
-    if let Some(r) = reset {
-        let mut pin = gpio_output(r.chip, r.line, r.active_low, true)?;
-        daa.hard_reset(&mut pin)?;
-    }
+    let pin = match reset {
+        Some(r) => {
+            let mut pin = gpio_output(r.chip, r.line, r.active_low, true)?;
+            daa.hard_reset(&mut pin)?;
+            Some(pin)
+        }
+        None => None,
+    };
     let id = daa.init()?;
-    Ok((daa, id))
+    Ok((Held::new(daa, pin), id))
 }
 
 /// Opens a GPIO SLIC from its ring mode, forward/reverse and switch-hook lines.
@@ -155,15 +188,6 @@ pub fn open_ag1171(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chip_names() {
-        assert_eq!(ChipKind::from_name("si3215"), Some(ChipKind::ProSlic));
-        assert_eq!(ChipKind::from_name("si3050"), Some(ChipKind::VoiceDaa));
-        assert!(ChipKind::from_name("ag1171").unwrap().is_fxs());
-        assert!(!ChipKind::VoiceDaa.is_fxs());
-        assert_eq!(ChipKind::from_name("le9662"), None);
-    }
 
     #[test]
     fn missing_nodes_are_io_errors() {

@@ -217,6 +217,19 @@ impl PeriodStreams for AlsaStreams {
     }
 }
 
+/// Logs why a transfer gave up (an errno, or xruns on every attempt) and maps it to the bus
+/// error: off the per-tick path, only when the exchange fails.
+fn failed(what: &str, e: StreamError) -> LineError {
+    match e {
+        StreamError::Xrun => eprintln!("pcm: {what} failed: xrun on each of {MAX_ATTEMPTS} attempts"),
+        StreamError::Failed(n) => eprintln!(
+            "pcm: {what} failed: {} (errno {n})",
+            std::io::Error::from_raw_os_error(n)
+        ),
+    }
+    LineError::Bus
+}
+
 /// A [`PcmBus`] over any [`PeriodStreams`]; [`AlsaPcm`] is the ALSA one.
 pub struct PeriodBus<S> {
     streams: S,
@@ -314,12 +327,12 @@ impl<S: PeriodStreams> PeriodBus<S> {
                     xruns += 1;
                     self.streams
                         .recover_playback(&self.prime)
-                        .map_err(|_| LineError::Bus)?;
+                        .map_err(|e| failed("playback recovery", e))?;
                 }
-                Err(StreamError::Failed(_)) => return Err(LineError::Bus),
+                Err(e) => return Err(failed("playback write", e)),
             }
         }
-        Err(LineError::Bus)
+        Err(failed("playback write", StreamError::Xrun))
     }
 
     fn read_period(&mut self) -> Result<u32, LineError> {
@@ -338,12 +351,14 @@ impl<S: PeriodStreams> PeriodBus<S> {
                     xruns += 1;
                     // Samples captured before the overrun belong to a period now lost.
                     done = 0;
-                    self.streams.recover_capture().map_err(|_| LineError::Bus)?;
+                    self.streams
+                        .recover_capture()
+                        .map_err(|e| failed("capture recovery", e))?;
                 }
-                Err(StreamError::Failed(_)) => return Err(LineError::Bus),
+                Err(e) => return Err(failed("capture read", e)),
             }
         }
-        Err(LineError::Bus)
+        Err(failed("capture read", StreamError::Xrun))
     }
 }
 
@@ -415,6 +430,35 @@ pub fn tone_purity(samples: &[i16], freq_hz: f64) -> f64 {
     }
     // A sinusoid of amplitude A has mean power A^2/2 and Goertzel power A^2/4.
     (2.0 * tone_power(samples, freq_hz) / total).min(1.0)
+}
+
+/// Frequency of a steady tone from its rising zero crossings, interpolated between samples
+/// (exact to a fraction of a hertz for a clean sinusoid); `None` with fewer than two crossings.
+pub fn tone_frequency(samples: &[i16]) -> Option<f64> {
+    let mut first: Option<f64> = None;
+    let mut last = 0.0;
+    let mut crossings = 0u32;
+    for (i, w) in samples.windows(2).enumerate() {
+        let (a, b) = (f64::from(w[0]), f64::from(w[1]));
+        if a < 0.0 && b >= 0.0 {
+            let at = i as f64 + (-a / (b - a));
+            first.get_or_insert(at);
+            last = at;
+            crossings += 1;
+        }
+    }
+    let first = first?;
+    if crossings < 2 || last <= first {
+        return None;
+    }
+    Some(f64::from(crossings - 1) * f64::from(SAMPLE_RATE) / (last - first))
+}
+
+/// RMS level in dB relative to a full-scale square wave (a full-scale sinusoid is -3 dBFS);
+/// `f64::NEG_INFINITY` for silence.
+pub fn level_dbfs(samples: &[i16]) -> f64 {
+    let power: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
+    10.0 * (power / (32768.0f64 * 32768.0)).log10()
 }
 
 /// One period of a tone on channel `ch` (a different frequency per channel), continuous
@@ -535,6 +579,21 @@ mod tests {
         let mut bus = PeriodBus::new(s, 1, vec![0], 1).unwrap();
         assert_eq!(bus.exchange(&[[0; FRAME_SAMPLES]], &mut rx), Err(LineError::Bus));
         assert_eq!(bus.exchange(&[], &mut []), Err(LineError::Unsupported));
+    }
+
+    #[test]
+    fn frequency_and_level_of_a_tone() {
+        let samples: Vec<i16> = (0..8000).map(|n| test_tone(2, n, 16384.0)).collect();
+        let f = tone_frequency(&samples).unwrap();
+        assert!((f - 1200.0).abs() < 0.05, "{f}");
+        // Half scale sinusoid: -6.02 dB for the amplitude, -3.01 dB for the sine's RMS.
+        assert!(
+            (level_dbfs(&samples) + 9.03).abs() < 0.05,
+            "{}",
+            level_dbfs(&samples)
+        );
+        assert_eq!(tone_frequency(&[0; 80]), None);
+        assert_eq!(level_dbfs(&[0; 80]), f64::NEG_INFINITY);
     }
 
     #[test]
