@@ -33,7 +33,10 @@ use crate::sip::ua::call::InviteRequest;
 use crate::sip::ua::call::{CallHandle, EndReason};
 use crate::sip::ua::{AccountId, Body, UaEvent, UserAgent};
 use crate::sip::wire::{Message, Method, NameAddr, Uri};
-use crate::trunk::mime::parse_body;
+use crate::trunk::interwork::{self, CallProgress, MidCallAction, Numbering, OutgoingCall};
+use crate::trunk::isup::{self, Variant};
+use crate::trunk::mime::{self, BodyError, Handling, parse_body};
+use crate::trunk::profile::TrunkBehaviour;
 
 /// Accounts of the user agent by configured name (kept by the SIP side, read here).
 pub type AccountMap = Arc<Mutex<HashMap<String, AccountId>>>;
@@ -52,6 +55,8 @@ struct PortSip {
 struct AccountSip {
     user: String,
     domain: String,
+    /// What the account's trunk profile puts on the wire (ISUP or not).
+    trunk: TrunkBehaviour,
 }
 
 /// One call of one port.
@@ -69,6 +74,10 @@ struct Leg {
     answer: Option<Vec<u8>>,
     /// The stream runs with negotiated parameters (not only the initial inactive ones).
     live: bool,
+    /// SIP-T/SIP-I: the ISUP this call's messages carry (None on plain SIP trunks).
+    trunk: Option<TrunkBehaviour>,
+    /// Incoming trunk calls: an ACM went out (the answer is then ANM, else CON).
+    acm_sent: bool,
 }
 
 /// A snapshot of a call for the status page.
@@ -94,6 +103,10 @@ pub enum Refusal {
     NotAcceptable,
     /// No RTP port or stream slot free.
     NoMedia,
+    /// A body part we do not understand whose handling is required (RFC 3204 / 3261 20.11).
+    UnsupportedBody,
+    /// A body whose multipart framing is broken.
+    BadBody,
 }
 
 impl Refusal {
@@ -103,6 +116,8 @@ impl Refusal {
             Refusal::Busy => 486,
             Refusal::NotAcceptable => 488,
             Refusal::NoMedia => 503,
+            Refusal::UnsupportedBody => 415,
+            Refusal::BadBody => 400,
         }
     }
 }
@@ -120,6 +135,8 @@ pub struct SipLegs {
     legs: Vec<Leg>,
     next_incoming: u32,
     session_seq: u64,
+    /// Nature of address of the numbers in IAMs (prefixes in dialled and presented numbers).
+    numbering: Numbering,
 }
 
 fn audio_codec(c: Codec) -> AudioCodec {
@@ -184,6 +201,79 @@ pub fn dtmf_relay_key(m: &Message) -> Option<char> {
     None
 }
 
+/// The ISUP message a received SIP message carries (RFC 3204), decoded. `Err` when the body
+/// must be refused: a part we do not understand, or an ISUP part that does not decode, whose
+/// handling is required (415), or broken multipart framing (400). An ISUP part with optional
+/// handling that does not decode is ignored.
+pub fn isup_of(m: &Message, fallback: Variant) -> Result<Option<isup::Message>, BodyError> {
+    if m.body.is_empty() {
+        return Ok(None);
+    }
+    let ct = m.header("Content-Type").unwrap_or("application/sdp");
+    let body = parse_body(ct, m.header("Content-Disposition"), &m.body, fallback)?;
+    let Some(part) = body.isup else {
+        return Ok(None);
+    };
+    match isup::Message::parse(part.bytes, part.variant) {
+        Ok(msg) => Ok(Some(msg)),
+        Err(_) if part.handling == Handling::Required => Err(BodyError::Unsupported {
+            part: None,
+            content_type: mime::isup_content_type(part.variant),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A body for a message on a trunk, with the extra headers it needs: the SDP alone on plain
+/// SIP (or with no ISUP to send); SDP and ISUP as multipart/mixed; the ISUP alone with its
+/// Content-Disposition header, or, where the message takes no extra headers
+/// (`headers_allowed` false: provisional and in-dialog responses), as a one-part
+/// multipart/mixed whose part carries the disposition.
+pub fn trunk_body(
+    trunk: Option<TrunkBehaviour>,
+    sdp: Option<Vec<u8>>,
+    isup: Option<&isup::Message>,
+    seed: u64,
+    headers_allowed: bool,
+) -> (Option<Body>, Vec<(String, String)>) {
+    let encoded = match (trunk.filter(|t| t.carries_isup()), isup) {
+        (Some(t), Some(m)) => m.emit(t.variant).ok().map(|b| (t, b)),
+        _ => None,
+    };
+    let Some((t, bytes)) = encoded else {
+        return (sdp.map(Body::sdp), Vec::new());
+    };
+    let out = if sdp.is_none() && !headers_allowed {
+        mime::build_single_part(&bytes, t.variant, t.handling(), seed)
+    } else {
+        mime::build_body(sdp.as_deref(), Some((&bytes, t.variant, t.handling())), seed)
+    };
+    let Some(out) = out else {
+        return (sdp.map(Body::sdp), Vec::new());
+    };
+    let headers = out
+        .content_disposition
+        .map(|d| vec![("Content-Disposition".to_string(), d)])
+        .unwrap_or_default();
+    (
+        Some(Body {
+            content_type: out.content_type,
+            data: out.body,
+        }),
+        headers,
+    )
+}
+
+/// The number part of a dialled string or SIP address (`sip:123@host` -> `123`).
+fn number_part(s: &str) -> &str {
+    let s = s
+        .strip_prefix("sips:")
+        .or_else(|| s.strip_prefix("sip:"))
+        .or_else(|| s.strip_prefix("tel:"))
+        .unwrap_or(s);
+    s.split(['@', ';']).next().unwrap_or("")
+}
+
 impl SipLegs {
     /// Legs for `cfg`'s ports; RTP binds to `media_ip` (the address the SDP announces) in the
     /// configured port range; `max_streams` is the media loop's number of stream slots.
@@ -200,6 +290,7 @@ impl SipLegs {
             legs: Vec::new(),
             next_incoming: 0,
             session_seq: 0,
+            numbering: Numbering::default(),
         };
         legs.reconfigure(cfg);
         legs
@@ -238,6 +329,7 @@ impl SipLegs {
                     AccountSip {
                         user: a.user.clone(),
                         domain: a.domain.clone(),
+                        trunk: TrunkBehaviour::new(a.trunk_profile),
                     },
                 )
             })
@@ -431,13 +523,43 @@ impl SipLegs {
                 let from = caller
                     .as_ref()
                     .and_then(|c| self.caller_from(acct.as_ref(), c, &mut headers));
+                let trunk = acct.as_ref().map(|a| a.trunk).filter(|t| t.carries_isup());
+                // SIP-T/SIP-I: the IAM goes with the offer; the calling number is the line's
+                // caller ID (FXO) or the account's number (FXS).
+                let iam = trunk.map(|t| {
+                    let (calling, privacy) = match &caller {
+                        Some(c) => (Some(c.number.as_str()), c.private),
+                        None => (acct.as_ref().map(|a| a.user.as_str()), false),
+                    };
+                    let call = OutgoingCall {
+                        called: number_part(&number),
+                        calling: calling.map(number_part),
+                        privacy,
+                    };
+                    eprintln!(
+                        "port {port}: IAM called {} calling {}{}",
+                        call.called,
+                        call.calling.unwrap_or("-"),
+                        if privacy { " (restricted)" } else { "" }
+                    );
+                    interwork::build_iam(&call, &self.numbering, t.variant)
+                });
+                self.session_seq += 1;
+                let (body, extra) = trunk_body(
+                    trunk,
+                    Some(offer.into_bytes()),
+                    iam.as_ref(),
+                    self.session_seq,
+                    true,
+                );
+                headers.extend(extra);
                 let r = ua.invite(
                     now,
                     InviteRequest {
                         account: acct_id,
                         target: Some(target.clone()),
                         from,
-                        body: Some(Body::sdp(offer.into_bytes())),
+                        body,
                         headers,
                     },
                 );
@@ -456,6 +578,8 @@ impl SipLegs {
                             since: now,
                             answer: None,
                             live: false,
+                            trunk,
+                            acm_sent: false,
                         });
                     }
                     Err(e) => {
@@ -469,7 +593,7 @@ impl SipLegs {
             PortAction::Cancel(leg) | PortAction::Bye(leg) => {
                 if let Some(i) = self.find(port, leg) {
                     let l = self.close(cc, i);
-                    if let Err(e) = ua.hangup(now, l.call) {
+                    if let Err(e) = self.hang_up(ua, now, &l) {
                         eprintln!("port {port}: hang-up: {e}");
                     }
                 }
@@ -477,7 +601,7 @@ impl SipLegs {
             PortAction::Reject { leg, status } => {
                 if let Some(i) = self.find(port, leg) {
                     let l = self.close(cc, i);
-                    if let Err(e) = ua.reject(now, l.call, status) {
+                    if let Err(e) = self.refuse(ua, now, l.call, status, l.trunk) {
                         eprintln!("port {port}: reject: {e}");
                     }
                 }
@@ -485,13 +609,24 @@ impl SipLegs {
             PortAction::Ringing { leg, early_media } => {
                 let Some(i) = self.find(port, leg) else { return };
                 let call = self.legs[i].call;
+                // SIP-T/SIP-I: the first provisional carries the ACM (subscriber free).
+                let acm =
+                    (self.legs[i].trunk.is_some() && !self.legs[i].acm_sent).then(interwork::acm_ringing);
+                self.legs[i].acm_sent |= acm.is_some();
+                self.session_seq += 1;
+                let seq = self.session_seq;
+                let trunk = self.legs[i].trunk;
                 let r = match self.legs[i].answer.clone() {
                     Some(a) if early_media => {
-                        let r = ua.ring(now, call, 183, Some(Body::sdp(a)), false);
+                        let (body, _) = trunk_body(trunk, Some(a), acm.as_ref(), seq, false);
+                        let r = ua.ring(now, call, 183, body, false);
                         self.apply(cc, i);
                         r
                     }
-                    _ => ua.ring(now, call, 180, None, false),
+                    _ => {
+                        let (body, _) = trunk_body(trunk, None, acm.as_ref(), seq, false);
+                        ua.ring(now, call, 180, body, false)
+                    }
                 };
                 if let Err(e) = r {
                     eprintln!("port {port}: ringing: {e}");
@@ -506,7 +641,12 @@ impl SipLegs {
                     Some(a) => a,
                     None => self.legs[i].sdp.create_offer().to_string().into_bytes(),
                 };
-                if let Err(e) = ua.answer(now, call, Some(Body::sdp(body))) {
+                // SIP-T/SIP-I: ANM after an ACM, CON when the call is answered at once.
+                let trunk = self.legs[i].trunk;
+                let anm = trunk.map(|_| interwork::answer_message(self.legs[i].acm_sent));
+                self.session_seq += 1;
+                let (body, _) = trunk_body(trunk, Some(body), anm.as_ref(), self.session_seq, false);
+                if let Err(e) = ua.answer(now, call, body) {
                     eprintln!("port {port}: answer: {e}");
                 }
                 if !self.legs[i].live {
@@ -519,6 +659,54 @@ impl SipLegs {
             }
             _ => {}
         }
+    }
+
+    /// Ends a leg's call from our side: BYE once answered (with REL cause 16, normal clearing,
+    /// on SIP-T/SIP-I trunks), CANCEL while our INVITE is unanswered, a rejection (603, with
+    /// its REL) while an incoming call is unanswered.
+    fn hang_up(
+        &mut self,
+        ua: &mut UserAgent,
+        now: std::time::Instant,
+        l: &Leg,
+    ) -> Result<(), crate::sip::ua::UaError> {
+        use crate::sip::ua::call::CallState;
+        let state = ua.call_info(l.call).map(|c| c.state);
+        match (l.trunk, state) {
+            (Some(t), Some(CallState::Answered | CallState::Confirmed)) => {
+                self.session_seq += 1;
+                let rel = interwork::rel_normal();
+                let (body, headers) = trunk_body(Some(t), None, Some(&rel), self.session_seq, true);
+                eprintln!("port {}: BYE with REL cause 16", l.port);
+                ua.bye_with_body(now, l.call, body, &headers)
+            }
+            (Some(t), Some(CallState::Incoming | CallState::Ringing)) if !l.outgoing => {
+                self.refuse(ua, now, l.call, 603, Some(t))
+            }
+            _ => ua.hangup(now, l.call),
+        }
+    }
+
+    /// Rejects an incoming call with `status`; on SIP-T/SIP-I trunks the response carries the
+    /// REL with the mapped cause (RFC 3398 8.2.6.1), a 415 lists what we accept.
+    fn refuse(
+        &mut self,
+        ua: &mut UserAgent,
+        now: std::time::Instant,
+        call: CallHandle,
+        status: u16,
+        trunk: Option<TrunkBehaviour>,
+    ) -> Result<(), crate::sip::ua::UaError> {
+        let rel = trunk.map(|_| interwork::rel_for_status(status));
+        self.session_seq += 1;
+        let (body, mut headers) = trunk_body(trunk, None, rel.as_ref(), self.session_seq, true);
+        if status == 415 {
+            headers.push(("Accept".into(), mime::ACCEPT.into()));
+        }
+        if let Some(c) = rel.as_ref().and_then(|r| r.cause()) {
+            eprintln!("incoming call: {status} with REL cause {}", c.cause);
+        }
+        ua.reject_with_body(now, call, status, body, &headers)
     }
 
     /// From (and P-Asserted-Identity/Privacy) for a call carrying a caller's identity
@@ -618,13 +806,41 @@ impl SipLegs {
     }
 
     /// Chooses the port for an incoming call: the ports of the account it came in for (by the
-    /// user agent, or by the To user), else every FXS port when no port names an account.
-    fn port_for(
+    /// user agent, or by the To user), else every FXS port when no port names an account, else
+    /// (no FXS port) the FXO ports.
+    fn port_for(&self, cc: &CallControl, name: Option<String>) -> Result<u8, Refusal> {
+        let candidates = self.candidate_ports(name);
+        if candidates.is_empty() {
+            return Err(Refusal::NoPort);
+        }
+        candidates
+            .into_iter()
+            .find(|p| cc.is_idle(*p))
+            .ok_or(Refusal::Busy)
+    }
+
+    /// The account an incoming call is for: on SIP-T/SIP-I the one whose number the IAM's
+    /// called party number (`routed`) names, else the one the user agent matched, else the
+    /// one whose user is the To or Request-URI user.
+    fn account_of_call(
         &self,
-        cc: &CallControl,
         account: Option<AccountId>,
         request: &Message,
-    ) -> Result<u8, Refusal> {
+        routed: Option<&str>,
+    ) -> Option<String> {
+        let digits = |s: &str| -> String { s.chars().filter(|c| c.is_ascii_digit()).collect() };
+        if let Some(n) = routed.map(digits).filter(|n| !n.is_empty()) {
+            let mut by_number: Vec<&String> = self
+                .accounts
+                .iter()
+                .filter(|(_, a)| digits(&a.user) == n)
+                .map(|(k, _)| k)
+                .collect();
+            by_number.sort();
+            if let Some(k) = by_number.first() {
+                return Some((*k).clone());
+            }
+        }
         let mut name = account.and_then(|a| self.account_name(a));
         if name.is_none() {
             let to_user = request.to_hdr().and_then(|t| match &t.uri {
@@ -641,6 +857,12 @@ impl SipLegs {
                 .find(|(_, a)| Some(&a.user) == to_user.as_ref() || Some(&a.user) == ru_user.as_ref())
                 .map(|(n, _)| n.clone());
         }
+        name
+    }
+
+    /// The ports that may take a call for account `name` (all FXS ports when it names none,
+    /// else the FXO ports of a PSTN gateway), in port order.
+    fn candidate_ports(&self, name: Option<String>) -> Vec<u8> {
         let mut candidates: Vec<u8> = match &name {
             Some(n) => self
                 .ports
@@ -658,14 +880,18 @@ impl SipLegs {
                 .map(|(id, _)| *id)
                 .collect();
         }
-        candidates.sort_unstable();
-        if candidates.is_empty() {
-            return Err(Refusal::NoPort);
+        // A gateway without FXS ports is a PSTN gateway: a number no account owns goes out on
+        // its FXO line (the line dials the Request-URI's digits).
+        if candidates.is_empty() && name.is_none() {
+            candidates = self
+                .ports
+                .iter()
+                .filter(|(_, p)| p.kind == PortKind::Fxo)
+                .map(|(id, _)| *id)
+                .collect();
         }
+        candidates.sort_unstable();
         candidates
-            .into_iter()
-            .find(|p| cc.is_idle(*p))
-            .ok_or(Refusal::Busy)
     }
 
     /// A user agent event about calls (registration events are not for us).
@@ -684,8 +910,8 @@ impl SipLegs {
                 account,
                 request,
             } => {
-                if let Err(r) = self.incoming(ua, cc, call, account, &request, now, at, bind)
-                    && let Err(e) = ua.reject(now, call, r.status())
+                if let Err((r, trunk)) = self.incoming(ua, cc, call, account, &request, now, at, bind)
+                    && let Err(e) = self.refuse(ua, now, call, r.status(), trunk)
                 {
                     eprintln!("incoming call: reject: {e}");
                 }
@@ -696,12 +922,30 @@ impl SipLegs {
                 response,
             } => {
                 let Some(i) = self.find_call(call) else { return };
-                if let Some(sdp) = sdp_of(&response) {
+                let sdp = sdp_of(&response);
+                if let Some(sdp) = sdp {
                     self.answer_in(cc, i, sdp);
                 }
                 let (port, leg) = (self.legs[i].port, self.legs[i].leg);
-                eprintln!("port {port}: progress {status}");
-                cc.sip_event(port, super::identity::progress_event(leg, status, &response), at);
+                // ACM/CPG decide between ringback and in-band progress (RFC 3398 7.2.x,
+                // Q.1912.5); without ISUP the status does.
+                let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
+                let isup = isup_of(&response, variant).ok().flatten();
+                let shown = match interwork::progress_of(status, isup.as_ref()) {
+                    CallProgress::Ringing => 180,
+                    CallProgress::Progress => 183,
+                    _ => status,
+                };
+                match &isup {
+                    Some(m) => eprintln!("port {port}: progress {status} with {}", m.message_type()),
+                    None => eprintln!("port {port}: progress {status}"),
+                }
+                let ev = SipEvent::Progress {
+                    leg,
+                    status: shown,
+                    early_media: sdp.is_some(),
+                };
+                cc.sip_event(port, ev, at);
             }
             UaEvent::Answered { call, response } => {
                 let Some(i) = self.find_call(call) else { return };
@@ -714,14 +958,50 @@ impl SipLegs {
                     .current()
                     .map(|n| n.codec.encoding_name())
                     .unwrap_or("no media");
-                eprintln!("port {port}: answered ({codec})");
+                let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
+                match isup_of(&response, variant).ok().flatten() {
+                    Some(m) => eprintln!("port {port}: answered ({codec}) with {}", m.message_type()),
+                    None => eprintln!("port {port}: answered ({codec})"),
+                }
                 cc.sip_event(port, SipEvent::Answered { leg }, at);
             }
-            UaEvent::Failed { call, status, .. } => {
+            UaEvent::Failed {
+                call,
+                status,
+                response,
+            } => {
                 let Some(i) = self.find_call(call) else { return };
                 let l = self.close(cc, i);
-                eprintln!("port {}: call failed: {status}", l.port);
-                cc.sip_event(l.port, SipEvent::Failed { leg: l.leg, status }, at);
+                // A REL in the response gives the cause; its mapping decides the tone
+                // (RFC 3398 8.2.6.1: the encapsulated cause wins over the status).
+                let variant = l.trunk.map_or(Variant::Itu, |t| t.variant);
+                let rel = response
+                    .as_ref()
+                    .and_then(|r| isup_of(r, variant).ok().flatten())
+                    .filter(|m| m.message_type() == isup::MessageType::Rel);
+                let shown = match &rel {
+                    Some(m) => {
+                        let r = interwork::release_of(Some(status), Some(m));
+                        let mapped = interwork::cause_to_status(r.cause.cause).unwrap_or(status);
+                        eprintln!(
+                            "port {}: call failed: {status}, REL cause {} ({:?}): as {mapped}",
+                            l.port, r.cause.cause, r.tone
+                        );
+                        mapped
+                    }
+                    None => {
+                        eprintln!("port {}: call failed: {status}", l.port);
+                        status
+                    }
+                };
+                cc.sip_event(
+                    l.port,
+                    SipEvent::Failed {
+                        leg: l.leg,
+                        status: shown,
+                    },
+                    at,
+                );
             }
             UaEvent::Confirmed { call, ack } => {
                 let Some(i) = self.find_call(call) else { return };
@@ -795,21 +1075,51 @@ impl SipLegs {
         _now: std::time::Instant,
         at: hal::Instant,
         bind: &mut dyn FnMut(IpAddr, (u16, u16), u16) -> Result<StdRtpSocketPair, BindError>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), (Refusal, Option<TrunkBehaviour>)> {
         let _ = ua;
-        let port = self.port_for(cc, account, request)?;
+        // SIP-T/SIP-I: the IAM's called number routes the call, its calling number is the
+        // caller ID. A body part we cannot handle whose handling is required gets 415.
+        let iam = match isup_of(request, Variant::Itu) {
+            Ok(m) => m.filter(|m| m.message_type() == isup::MessageType::Iam),
+            Err(e) => {
+                eprintln!("incoming call: {e}");
+                let r = match e {
+                    BodyError::Unsupported { .. } => Refusal::UnsupportedBody,
+                    _ => Refusal::BadBody,
+                };
+                return Err((r, None));
+            }
+        };
+        let ru_user = match request.request_uri() {
+            Some(Uri::Sip(s)) => s.user.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        let routed = interwork::route_number(iam.as_ref(), &ru_user, &self.numbering);
+        let name = self.account_of_call(
+            account,
+            request,
+            routed.from_iam.then_some(routed.number.as_str()),
+        );
+        let trunk = match name.as_ref().and_then(|n| self.accounts.get(n)) {
+            Some(a) => Some(a.trunk).filter(|t| t.carries_isup()),
+            // No account to say: answer in kind.
+            None => iam
+                .as_ref()
+                .map(|_| TrunkBehaviour::new(crate::config::model::TrunkProfile::SipT)),
+        };
+        let port = self.port_for(cc, name).map_err(|r| (r, trunk))?;
         let offer = match sdp_of(request) {
-            Some(b) => Some(SessionDescription::parse_bytes(b).map_err(|_| Refusal::NotAcceptable)?),
+            Some(b) => Some(SessionDescription::parse_bytes(b).map_err(|_| (Refusal::NotAcceptable, trunk))?),
             None => None,
         };
-        let (stream, mut sdp) = self.open_media(cc, port, bind).ok_or(Refusal::NoMedia)?;
+        let (stream, mut sdp) = self.open_media(cc, port, bind).ok_or((Refusal::NoMedia, trunk))?;
         let answer = match offer {
             Some(o) => match sdp.process_offer(&o) {
                 Ok((a, _)) => Some(a.to_string().into_bytes()),
                 Err(_) => {
                     cc.push_media(MediaCommand::StopStream { stream });
                     self.free.push(stream);
-                    return Err(Refusal::NotAcceptable);
+                    return Err((Refusal::NotAcceptable, trunk));
                 }
             },
             None => None,
@@ -830,8 +1140,30 @@ impl SipLegs {
             since: std::time::Instant::now(),
             answer,
             live: false,
+            trunk,
+            acm_sent: false,
         });
-        cc.sip_event(port, super::identity::incoming_event(leg, request), at);
+        let mut ev = super::identity::incoming_event(leg, request);
+        if let (Some(m), SipEvent::Incoming { caller, called, .. }) = (&iam, &mut ev) {
+            eprintln!("port {port}: IAM called {}", routed.number);
+            *called = routed.number.clone();
+            // Presentation restricted: the phone shows "private", not the digits.
+            match interwork::caller_id_from_iam(m, &self.numbering) {
+                Some((_, true)) => {
+                    *caller = CallerInfo {
+                        number: String::new(),
+                        name: String::new(),
+                        private: true,
+                    }
+                }
+                Some((number, false)) => {
+                    caller.number = number;
+                    caller.private = false;
+                }
+                None => {}
+            }
+        }
+        cc.sip_event(port, ev, at);
         Ok(())
     }
 
@@ -839,6 +1171,24 @@ impl SipLegs {
     /// peer moved) and DTMF relay INFO. Returns the status and body to answer with.
     fn in_dialog(&mut self, cc: &mut CallControl, i: usize, request: &Message) -> (u16, Option<Body>) {
         let method = request.method().cloned();
+        // DTMF relay first: its bodies carry no disposition.
+        if method == Some(Method::Info) && !request.body.is_empty() && dtmf_relay_key(request).is_none() {
+            return self.mid_call_isup(i, request);
+        }
+        if method != Some(Method::Info) {
+            // SIP-T re-INVITE/UPDATE: the ISUP beside the SDP (e.g. SUS/RES with a hold).
+            let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
+            match isup_of(request, variant) {
+                Ok(Some(m)) => {
+                    self.log_mid_call(i, &m);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("port {}: {e}", self.legs[i].port);
+                    return (e.status(), None);
+                }
+            }
+        }
         match method {
             Some(Method::Invite) | Some(Method::Update) => match sdp_of(request) {
                 Some(b) => {
@@ -880,6 +1230,44 @@ impl SipLegs {
                 }
             }
             _ => (501, None),
+        }
+    }
+
+    /// An INFO that is not DTMF relay: SIP-T mid-call ISUP (SUS/RES, INF/INR, CPG...) is
+    /// taken (200) and logged; an unknown body whose handling is required gets 415, an
+    /// optional one is ignored.
+    fn mid_call_isup(&mut self, i: usize, request: &Message) -> (u16, Option<Body>) {
+        let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
+        match isup_of(request, variant) {
+            Ok(Some(m)) => {
+                self.log_mid_call(i, &m);
+                (200, None)
+            }
+            Ok(None) => (200, None),
+            Err(e) => {
+                eprintln!("port {}: INFO: {e}", self.legs[i].port);
+                (e.status(), None)
+            }
+        }
+    }
+
+    /// Mid-call ISUP. Suspend and resume change nothing an analog line can hear (the far
+    /// party is on hook or moving its terminal; the media simply pauses).
+    fn log_mid_call(&mut self, i: usize, m: &isup::Message) {
+        let port = self.legs[i].port;
+        match interwork::mid_call_action(m) {
+            MidCallAction::Suspend { network_initiated } => eprintln!(
+                "port {port}: SUS ({}) received: call suspended",
+                if network_initiated { "network" } else { "user" }
+            ),
+            MidCallAction::Resume { network_initiated } => eprintln!(
+                "port {port}: RES ({}) received: call resumed",
+                if network_initiated { "network" } else { "user" }
+            ),
+            MidCallAction::Release(c) => {
+                eprintln!("port {port}: REL cause {c} received in a mid-call request")
+            }
+            MidCallAction::Ignore => eprintln!("port {port}: {} received", m.message_type()),
         }
     }
 

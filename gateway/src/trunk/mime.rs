@@ -319,6 +319,27 @@ pub fn build_body(
     }
 }
 
+/// A lone ISUP message as a one-part multipart/mixed body, for messages that cannot carry a
+/// Content-Disposition header of their own (the part carries it).
+pub fn build_single_part(
+    isup: &[u8],
+    variant: Variant,
+    handling: Handling,
+    seed: u64,
+) -> Option<OutgoingBody> {
+    let mut part = OwnedPart::new(&isup_content_type(variant), isup);
+    part.headers
+        .push(("Content-Disposition".into(), isup_disposition(handling)));
+    let parts = [part];
+    let boundary = multipart::choose_boundary(&parts, seed);
+    let body = multipart::emit(&parts, &boundary).ok()?;
+    Some(OutgoingBody {
+        content_type: format!("multipart/mixed;boundary={boundary}"),
+        content_disposition: None,
+        body,
+    })
+}
+
 /// [`parse_body`] over a received SIP message's Content-Type, Content-Disposition and body.
 pub fn parse_message<'a>(msg: &SipMsg<'a>, fallback: Variant) -> Result<TrunkBody<'a>, BodyError> {
     let body = msg.body();
