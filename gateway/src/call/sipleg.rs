@@ -264,6 +264,70 @@ pub fn trunk_body(
     )
 }
 
+/// The port's [`SipEvent::Incoming`] for an INVITE; with an IAM, the called number is the one
+/// routed on and the caller ID is the IAM's calling party number (presentation restricted:
+/// "private", without the digits).
+pub fn incoming_trunk_event(
+    leg: LegId,
+    request: &Message,
+    iam: Option<&isup::Message>,
+    routed: &interwork::RoutedNumber,
+    numbering: &Numbering,
+) -> SipEvent {
+    let mut ev = super::identity::incoming_event(leg, request);
+    if let (Some(m), SipEvent::Incoming { caller, called, .. }) = (iam, &mut ev) {
+        if routed.from_iam {
+            *called = routed.number.clone();
+        }
+        match interwork::caller_id_from_iam(m, numbering) {
+            Some((_, true)) => {
+                *caller = CallerInfo {
+                    number: String::new(),
+                    name: String::new(),
+                    private: true,
+                }
+            }
+            Some((number, false)) => {
+                caller.number = number;
+                caller.private = false;
+            }
+            None => {}
+        }
+    }
+    ev
+}
+
+/// The status a port sees for a provisional response: ACM (subscriber free) and CPG alerting
+/// ring (180), other ACMs and CPG progress are in-band progress (183); without ISUP the status.
+pub fn progress_status(status: u16, isup: Option<&isup::Message>) -> u16 {
+    match interwork::progress_of(status, isup) {
+        CallProgress::Ringing => 180,
+        CallProgress::Progress => 183,
+        _ => status,
+    }
+}
+
+/// The status a port sees for a failed call, and the release when a REL came with it: the
+/// REL's cause mapped to a status (RFC 3398 7.2.4.1) wins over the response's own, so that
+/// cause 17 plays busy and cause 1 the vacant-number tone whatever the status said.
+pub fn failure_status(
+    status: u16,
+    response: Option<&Message>,
+    variant: Variant,
+) -> (u16, Option<interwork::Release>) {
+    let rel = response
+        .and_then(|r| isup_of(r, variant).ok().flatten())
+        .filter(|m| m.message_type() == isup::MessageType::Rel);
+    match rel {
+        Some(m) => {
+            let r = interwork::release_of(Some(status), Some(&m));
+            let mapped = interwork::cause_to_status(r.cause.cause).unwrap_or(status);
+            (mapped, Some(r))
+        }
+        None => (status, None),
+    }
+}
+
 /// The number part of a dialled string or SIP address (`sip:123@host` -> `123`).
 fn number_part(s: &str) -> &str {
     let s = s
@@ -931,11 +995,7 @@ impl SipLegs {
                 // Q.1912.5); without ISUP the status does.
                 let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
                 let isup = isup_of(&response, variant).ok().flatten();
-                let shown = match interwork::progress_of(status, isup.as_ref()) {
-                    CallProgress::Ringing => 180,
-                    CallProgress::Progress => 183,
-                    _ => status,
-                };
+                let shown = progress_status(status, isup.as_ref());
                 match &isup {
                     Some(m) => eprintln!("port {port}: progress {status} with {}", m.message_type()),
                     None => eprintln!("port {port}: progress {status}"),
@@ -975,25 +1035,14 @@ impl SipLegs {
                 // A REL in the response gives the cause; its mapping decides the tone
                 // (RFC 3398 8.2.6.1: the encapsulated cause wins over the status).
                 let variant = l.trunk.map_or(Variant::Itu, |t| t.variant);
-                let rel = response
-                    .as_ref()
-                    .and_then(|r| isup_of(r, variant).ok().flatten())
-                    .filter(|m| m.message_type() == isup::MessageType::Rel);
-                let shown = match &rel {
-                    Some(m) => {
-                        let r = interwork::release_of(Some(status), Some(m));
-                        let mapped = interwork::cause_to_status(r.cause.cause).unwrap_or(status);
-                        eprintln!(
-                            "port {}: call failed: {status}, REL cause {} ({:?}): as {mapped}",
-                            l.port, r.cause.cause, r.tone
-                        );
-                        mapped
-                    }
-                    None => {
-                        eprintln!("port {}: call failed: {status}", l.port);
-                        status
-                    }
-                };
+                let (shown, release) = failure_status(status, response.as_ref(), variant);
+                match release {
+                    Some(r) => eprintln!(
+                        "port {}: call failed: {status}, REL cause {} ({:?}): as {shown}",
+                        l.port, r.cause.cause, r.tone
+                    ),
+                    None => eprintln!("port {}: call failed: {status}", l.port),
+                }
                 cc.sip_event(
                     l.port,
                     SipEvent::Failed {
@@ -1143,26 +1192,10 @@ impl SipLegs {
             trunk,
             acm_sent: false,
         });
-        let mut ev = super::identity::incoming_event(leg, request);
-        if let (Some(m), SipEvent::Incoming { caller, called, .. }) = (&iam, &mut ev) {
+        if iam.is_some() {
             eprintln!("port {port}: IAM called {}", routed.number);
-            *called = routed.number.clone();
-            // Presentation restricted: the phone shows "private", not the digits.
-            match interwork::caller_id_from_iam(m, &self.numbering) {
-                Some((_, true)) => {
-                    *caller = CallerInfo {
-                        number: String::new(),
-                        name: String::new(),
-                        private: true,
-                    }
-                }
-                Some((number, false)) => {
-                    caller.number = number;
-                    caller.private = false;
-                }
-                None => {}
-            }
         }
+        let ev = incoming_trunk_event(leg, request, iam.as_ref(), &routed, &self.numbering);
         cc.sip_event(port, ev, at);
         Ok(())
     }
