@@ -10,10 +10,11 @@ use std::time::Duration;
 use gateway::sip::auth::Credentials;
 use gateway::sip::registration::{AccountConfig, RegEvent, RetryPolicy};
 use gateway::sip::transaction::TimerConfig;
-use gateway::sip::transport::{EdgeConfig, SipEdge};
+use gateway::sip::transport::{EdgeConfig, SipEdge, TransportKind};
 use gateway::sip::ua::call::InviteRequest;
 use gateway::sip::ua::driver::{UaHandle, spawn};
 use gateway::sip::ua::{Body, EndReason, UaConfig, UaEvent, UserAgent};
+use gateway::sip::wire::Message;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;
 
@@ -157,10 +158,10 @@ async fn call_out(h: &UaHandle, ev: &mut UnboundedReceiver<UaEvent>, req: Invite
     h.with(|ua, now| ua.bye(now, call)).unwrap();
 }
 
-/// Answers the next incoming call; the caller hangs up.
-async fn answer_in(h: &UaHandle, ev: &mut UnboundedReceiver<UaEvent>) {
+/// Answers the next incoming call; the caller hangs up. Returns the INVITE.
+async fn answer_in(h: &UaHandle, ev: &mut UnboundedReceiver<UaEvent>) -> Message {
     let e = next_event(ev, "incoming call", |e| matches!(e, UaEvent::Incoming { .. })).await;
-    let UaEvent::Incoming { call, .. } = e else {
+    let UaEvent::Incoming { call, request, .. } = e else {
         unreachable!()
     };
     h.with(|ua, now| {
@@ -178,6 +179,7 @@ async fn answer_in(h: &UaHandle, ev: &mut UnboundedReceiver<UaEvent>) {
         )
     })
     .await;
+    request
 }
 
 #[tokio::test]
@@ -270,6 +272,11 @@ async fn sipp_uac_with_100rel_pracks_our_reliable_ringing() {
 
 fn kamailio(port: u16) -> Peer {
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sip/kamailio.cfg");
+    kamailio_with(cfg, port, &["udp"])
+}
+
+/// Kamailio with configuration `cfg` listening on 127.0.0.1:`port` over each of `protos`.
+fn kamailio_with(cfg: &str, port: u16, protos: &[&str]) -> Peer {
     let dir = std::env::temp_dir().join(format!("kamailio-{port}"));
     let _ = std::fs::create_dir_all(&dir);
     let child = Command::new("kamailio")
@@ -287,7 +294,11 @@ fn kamailio(port: u16) -> Peer {
             "-w",
         ])
         .arg(&dir)
-        .args(["-l", &format!("udp:127.0.0.1:{port}")])
+        .args(
+            protos
+                .iter()
+                .flat_map(|p| ["-l".to_string(), format!("{p}:127.0.0.1:{port}")]),
+        )
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -406,5 +417,156 @@ async fn kamailio_register_restart_and_calls() {
         )
     })
     .await;
+    drop(kam);
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+fn free_port_both() -> u16 {
+    loop {
+        let p = free_port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+#[tokio::test]
+async fn kamailio_over_tcp_registers_keeps_alive_and_reuses_the_connection() {
+    if !tool("kamailio") || !tool("sipp") {
+        return;
+    }
+    let kport = free_port_both();
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sip/kamailio_tcp.cfg");
+    let kam = kamailio_with(cfg, kport, &["udp", "tcp"]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let (edge, inbound) = SipEdge::bind(EdgeConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        tcp: true,
+        ..EdgeConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut c = UaConfig::new(edge.udp_local_addr());
+    c.transport = TransportKind::Tcp;
+    c.timers = TimerConfig {
+        t1: Duration::from_millis(100),
+        ..TimerConfig::default()
+    };
+    c.session_timer = None;
+    c.keepalive = Some(Duration::from_secs(1));
+    let (h, mut ev, _task) = spawn(UserAgent::new(c), edge.clone(), inbound);
+    let acct = AccountConfig {
+        aor: "sip:1001@127.0.0.1".parse().unwrap(),
+        display_name: None,
+        registrar: "sip:127.0.0.1".parse().unwrap(),
+        credentials: Some(Credentials {
+            username: "1001".into(),
+            password: "secret".into(),
+            realm: None,
+        }),
+        expires: 60,
+        outbound_proxy: Some(format!("sip:127.0.0.1:{kport};transport=tcp").parse().unwrap()),
+        retry: RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(2),
+        },
+        user_agent: None,
+    };
+    let id = h.with(|ua, now| {
+        let id = ua.add_account(acct);
+        ua.register(now, id).unwrap();
+        id
+    });
+    // REGISTER over TCP: 401, then digest, then 200.
+    let reg_event = |e: &UaEvent| matches!(e, UaEvent::Registration { .. });
+    let e = next_event(&mut ev, "registration", reg_event).await;
+    assert!(
+        matches!(
+            e,
+            UaEvent::Registration {
+                event: RegEvent::Registered { expires: 60 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(edge.connection_count(), 1, "one connection to the proxy");
+
+    // Keep-alives every 0.8-1 s for a few seconds: Kamailio answers them, the flow stays up
+    // and no REGISTER is needed.
+    let quiet = timeout(Duration::from_millis(3500), async {
+        loop {
+            let e = ev.recv().await.expect("driver running");
+            if reg_event(&e) {
+                return e;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "registration changed: {quiet:?}");
+    assert_eq!(h.with(|ua, _| ua.keepalive_flows()), 1);
+    assert_eq!(
+        h.with(|ua, _| ua.keepalive_answering()),
+        1,
+        "Kamailio answers the pings"
+    );
+    assert!(h.with(|ua, _| ua.registration_state(id).unwrap().is_registered()));
+    assert_eq!(edge.connection_count(), 1);
+
+    // Outgoing call over TCP through Kamailio (407 answered) to sipp over UDP.
+    let sport = free_port();
+    let mut peer = sipp(&["-sn", "uas", "-i", "127.0.0.1", "-p", &sport.to_string()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let target = format!("sip:service@127.0.0.1:{sport}").parse().unwrap();
+    call_out(
+        &h,
+        &mut ev,
+        InviteRequest {
+            account: Some(id),
+            target: Some(target),
+            body: Some(Body::sdp(SDP)),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(wait_exit(&mut peer).await, "sipp uas behind kamailio failed");
+
+    // Incoming call: sipp calls 1001 at Kamailio over UDP; Kamailio reaches us over the
+    // connection we registered on (no second connection).
+    let sport = free_port();
+    let mut peer = sipp(&[
+        "-sn",
+        "uac",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &sport.to_string(),
+        "-s",
+        "1001",
+        &format!("127.0.0.1:{kport}"),
+    ]);
+    let invite = answer_in(&h, &mut ev).await;
+    assert!(wait_exit(&mut peer).await, "sipp uac behind kamailio failed");
+    let via = invite.top_via().unwrap().to_string();
+    assert!(via.contains("TCP"), "the proxy's INVITE came over TCP: {via}");
+    assert_eq!(
+        edge.connection_count(),
+        1,
+        "requests from the proxy reuse our connection"
+    );
+
+    h.with(|ua, now| ua.unregister_all(now));
+    next_event(&mut ev, "unregistration", |e| {
+        matches!(
+            e,
+            UaEvent::Registration {
+                event: RegEvent::Unregistered,
+                ..
+            }
+        )
+    })
+    .await;
+    edge.shutdown();
     drop(kam);
 }

@@ -439,6 +439,11 @@ async fn tcp_registrar_receives_pings_and_the_edge_answers_its_pings() {
         assert_eq!(edge.connection_count(), 1);
         assert!(h.with(|ua, _| ua.registration_state(id).unwrap().is_registered()));
         assert_eq!(h.with(|ua, _| ua.keepalive_flows()), 1);
+        assert_eq!(
+            h.with(|ua, _| ua.keepalive_answering()),
+            1,
+            "our pongs reached the core"
+        );
         edge.shutdown();
     })
     .await

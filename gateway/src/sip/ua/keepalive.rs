@@ -95,6 +95,11 @@ impl Keepalives {
         self.flows.is_empty()
     }
 
+    /// Flows that have answered a ping (their pongs are now supervised).
+    pub fn answering(&self) -> usize {
+        self.flows.values().filter(|f| f.answers).count()
+    }
+
     /// True if `key` is kept alive.
     pub fn contains(&self, key: &FlowKey) -> bool {
         self.flows.contains_key(key)

@@ -593,9 +593,14 @@ impl UserAgent {
         }
     }
 
-    /// Flows kept alive now (transport and address of each).
+    /// Flows kept alive now (one per transport and address).
     pub fn keepalive_flows(&self) -> usize {
         self.keepalives.len()
+    }
+
+    /// Flows kept alive that have answered a ping with a pong (TCP).
+    pub fn keepalive_answering(&self) -> usize {
+        self.keepalives.answering()
     }
 
     // ---- driving ----
