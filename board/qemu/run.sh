@@ -8,6 +8,7 @@
 #   SIP_PORT   host UDP port forwarded to the guest's SIP port 5060 (5070)
 #   WEB_PORT   host TCP port forwarded to the guest's web page, port 80 (8088)
 #   LINE_PORT  host TCP port of the first line port; port N is LINE_PORT+N (7101)
+#   RTP_PORT   host UDP port forwarded to the guest's first RTP port pair, 16384/16385 (none)
 #   MEM        guest RAM in MiB (128)
 # The serial console is this terminal: log in is not needed; `poweroff` in the guest or Ctrl-A x
 # stops QEMU. SIGINT/SIGTERM (when not on a terminal) stop it as well.
@@ -35,6 +36,10 @@ kernel=$IMAGE/Image
 cmdline="console=ttyAMA0 quiet panic=5"
 [ -f "$IMAGE/cmdline" ] && cmdline=$(cat "$IMAGE/cmdline")
 
+rtp_fwd=
+[ -n "${RTP_PORT:-}" ] &&
+  rtp_fwd=",hostfwd=udp:127.0.0.1:$RTP_PORT-:16384,hostfwd=udp:127.0.0.1:$((RTP_PORT + 1))-:16385"
+
 mkdir -p "$STATE"
 if [ "${FRESH:-0}" = 1 ] || [ ! -f "$STATE/config.img" ]; then
   cp "$IMAGE/config.img" "$STATE/config.img"
@@ -60,7 +65,8 @@ cat <<MSG
 qemu: booting $BOARD (TCG) from $IMAGE
   web page:  http://127.0.0.1:$WEB_PORT/
   SIP:       udp 127.0.0.1:$SIP_PORT -> guest 10.0.2.15:5060 (the guest reaches the host as 10.0.2.2)
-  configuration disk: $STATE/config.img (kept between runs; FRESH=1 for factory settings)
+${RTP_PORT:+  RTP:       udp 127.0.0.1:$RTP_PORT-$((RTP_PORT + 1)) -> guest 10.0.2.15:16384-16385 (first call)
+}  configuration disk: $STATE/config.img (kept between runs; FRESH=1 for factory settings)
   line ports (attach a virtual phone or the simulated exchange):
 $(printf '%s\n' "${attach[@]}")
   stop: 'poweroff' in the guest shell, or Ctrl-A x
@@ -109,7 +115,7 @@ rc=0
   -chardev "stdio,id=con,mux=on,logfile=$console_log" -serial chardev:con -mon chardev=con \
   -kernel "$kernel" -initrd "$IMAGE/rootfs.cpio.gz" \
   -append "$cmdline ${APPEND:-}" \
-  -netdev "user,id=net0,net=10.0.2.0/24,host=10.0.2.2,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80" \
+  -netdev "user,id=net0,net=10.0.2.0/24,host=10.0.2.2,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80$rtp_fwd" \
   -device virtio-net-device,netdev=net0 \
   -drive "if=none,id=config,file=$STATE/config.img,format=raw" -device virtio-blk-device,drive=config \
   -device i6300esb -watchdog-action reset \

@@ -275,3 +275,90 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Kamailio started with a configuration file on the host, in its own process group (it forks
+/// workers), ended with the group when dropped. Its binrpc control socket is
+/// `dir/kamailio.ctl` when the configuration loads `ctl` under `#!ifdef CTL_SOCKET`.
+pub struct Kamailio {
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl Kamailio {
+    /// Starts `kamailio -f cfg` listening on `listen` (e.g. `udp:127.0.0.1:5080`), with its
+    /// runtime files and log (`kamailio.log`) in `dir` and `defines` (`NAME="value"`, `-A`).
+    pub fn start(cfg: &Path, listen: &str, dir: &Path, defines: &[String]) -> Kamailio {
+        use std::os::unix::process::CommandExt;
+        std::fs::create_dir_all(dir).expect("kamailio dir");
+        let log = std::fs::File::create(dir.join("kamailio.log")).expect("kamailio log");
+        let ctl = format!("CTL_SOCKET=\"unix:{}\"", dir.join("kamailio.ctl").display());
+        let mut cmd = Command::new("kamailio");
+        for d in defines {
+            cmd.arg("-A").arg(d);
+        }
+        let child = cmd
+            .arg("-f")
+            .arg(cfg)
+            .args(["-DD", "-E", "-m", "32", "-M", "8", "-A", &ctl, "-l", listen, "-Y"])
+            .arg(dir)
+            .arg("-w")
+            .arg(dir)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio");
+        let k = Kamailio {
+            child,
+            dir: dir.to_path_buf(),
+        };
+        // Ready once its control socket answers.
+        wait_until(Duration::from_secs(10), || k.kamcmd(&["core.version"]).ok())
+            .expect("kamailio started and answers on its control socket");
+        k
+    }
+
+    /// Runs `kamcmd` against the control socket; returns its output.
+    pub fn kamcmd(&self, args: &[&str]) -> std::io::Result<String> {
+        let sock = format!("unix:{}", self.dir.join("kamailio.ctl").display());
+        let out = Command::new("kamcmd").arg("-s").arg(sock).args(args).output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Kamailio's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let gone = wait_until(Duration::from_secs(1), || {
+            let alive = Command::new("kill")
+                .args(["-0", "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            (!alive).then_some(())
+        });
+        if gone.is_none() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}

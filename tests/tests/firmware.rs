@@ -11,13 +11,16 @@
 //!   configuration partition and gatewayd registers with Kamailio across QEMU's user-mode NAT
 //!   (status API and Kamailio's location table);
 //! - killing gatewayd: the supervisor restarts it, the page answers and it registers again;
+//! - a call from a virtual phone on the guest's FXS port through the account: Kamailio hands
+//!   it to sipp on the host, which answers and echoes the RTP; the phone hears its own tone
+//!   back (audio through the NAT both ways); gatewayd's RSS during the call;
 //! - a hung gatewayd (stopped, so the watchdog is no longer fed) resetting the board;
 //! - a clean power-off, and a second launch from the kept configuration disk: the runner's
 //!   time from launch to "registered" is recorded (printed, never asserted).
 //!
 //! The build takes minutes on a fresh clone; a missing toolchain fails the test with the
-//! reason. Kamailio comes from scripts/deps.sh (test-firmware.apt): with `CI` set its absence
-//! fails the test, otherwise the test says why it stopped.
+//! reason. Kamailio and sipp come from scripts/deps.sh (test-firmware.apt): with `CI` set their
+//! absence fails the test, otherwise the test says why it stopped.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -25,6 +28,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use board::simphone::{PhoneConfig, SimPhone};
+use codecs::tones::ToneKind;
 use e2e::kamailio::tool;
 use e2e::{Kamailio, http_request, wait_until, workspace_root};
 use hal::board::PortKind;
@@ -33,6 +38,9 @@ use hal::sim::peer;
 use hal::sim::proto::{Message, Role};
 
 const BOARD: &str = "qemu-aarch64";
+/// What the phone plays during the call, and what the far end plays.
+const PHONE_HZ: f32 = 600.0;
+const FAR_HZ: f32 = 1000.0;
 
 fn free_tcp_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -48,6 +56,17 @@ fn free_udp_port() -> u16 {
         .expect("free UDP port")
 }
 
+/// Two consecutive free UDP ports (RTP and RTCP).
+fn free_rtp_ports() -> u16 {
+    for _ in 0..50 {
+        let base = free_udp_port();
+        if base < 65000 && (0..2).all(|i| UdpSocket::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no two consecutive free UDP ports");
+}
+
 /// Three consecutive free TCP ports for the board's line ports.
 fn free_line_ports() -> u16 {
     for _ in 0..50 {
@@ -57,6 +76,16 @@ fn free_line_ports() -> u16 {
         }
     }
     panic!("no three consecutive free TCP ports");
+}
+
+/// Host ports the runner forwards to the guest.
+#[derive(Clone, Copy)]
+struct Ports {
+    web: u16,
+    sip: u16,
+    line: u16,
+    /// To the guest's first RTP port pair (16384/16385): the first call's media.
+    rtp: u16,
 }
 
 /// The QEMU process and everything its serial console printed.
@@ -73,7 +102,13 @@ struct Guest {
 }
 
 impl Guest {
-    fn boot(state: &std::path::Path, fresh: bool, web_port: u16, sip_port: u16, line_port: u16) -> Guest {
+    fn boot(state: &std::path::Path, fresh: bool, ports: Ports) -> Guest {
+        let Ports {
+            web: web_port,
+            sip: sip_port,
+            line: line_port,
+            rtp: rtp_port,
+        } = ports;
         let mut child = Command::new(workspace_root().join("board/qemu/run.sh"))
             .arg(BOARD)
             .env("STATE", state)
@@ -81,6 +116,7 @@ impl Guest {
             .env("WEB_PORT", web_port.to_string())
             .env("SIP_PORT", sip_port.to_string())
             .env("LINE_PORT", line_port.to_string())
+            .env("RTP_PORT", rtp_port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -298,13 +334,14 @@ fn port_off_hook(status: &serde_json::Value, id: u64) -> Option<bool> {
 }
 
 /// The account on the host's Kamailio, as the web page's JSON API takes it: the guest reaches
-/// the host as 10.0.2.2.
+/// the host as 10.0.2.2 (registrar, and proxy for calls).
 fn account_json(kport: u16) -> serde_json::Value {
     serde_json::json!({
         "name": "main",
         "user": "1001",
         "domain": "10.0.2.2",
         "registrar": format!("10.0.2.2:{kport}"),
+        "proxy": format!("10.0.2.2:{kport}"),
         "password": "secret",
         "expires_s": 300,
     })
@@ -324,6 +361,217 @@ fn runner_figure(g: &Guest, what: &str) -> Option<f64> {
     line.split_once(") ")
         .and_then(|(_, r)| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
+}
+
+/// The far end's scenario: 180, 1.5 s later 200 with PCMU, then a 1 kHz tone (encoded by sox)
+/// streamed as RTP until the BYE.
+const FAR_END_XML: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="far end playing a tone">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]></send>
+  <pause milliseconds="1500"/>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=far 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec rtp_stream="tone.ul,-1,0"/></action></nop>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+</scenario>
+"#;
+
+/// sipp on the host as the far end of one call ([`FAR_END_XML`]); ended when dropped.
+struct Sipp {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Sipp {
+    fn start(dir: &std::path::Path, sip_port: u16, media_port: u16) -> Sipp {
+        std::fs::write(dir.join("far-end.xml"), FAR_END_XML).expect("write the sipp scenario");
+        let st = Command::new("sox")
+            .args(["-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
+            .arg(dir.join("tone.ul"))
+            .args(["synth", "30", "sine", &FAR_HZ.to_string(), "vol", "0.5"])
+            .status()
+            .expect("run sox");
+        assert!(st.success(), "sox could not make the far end's tone");
+        let log = dir.join("sipp.log");
+        let out = std::fs::File::create(&log).expect("sipp log");
+        let child = Command::new("sipp")
+            .args([
+                "-sf",
+                "far-end.xml",
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-nostdin",
+            ])
+            .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
+            .args(["-m", "1", "-timeout", "180s", "-trace_err", "-error_file"])
+            .arg(dir.join("sipp-errors.log"))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("start sipp");
+        Sipp { child, log }
+    }
+
+    /// Waits (bounded) for sipp to end after its one call; true when the call succeeded.
+    fn finished(&mut self, timeout: Duration) -> bool {
+        wait_until(timeout, || self.child.try_wait().ok().flatten()).is_some_and(|s| s.success())
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tshark capturing the loopback UDP of one port (the guest's forwarded RTP port).
+struct Capture {
+    child: Child,
+    file: std::path::PathBuf,
+    port: u16,
+}
+
+impl Capture {
+    fn start(dir: &std::path::Path, port: u16) -> Capture {
+        let file = dir.join("rtp.pcap");
+        let err = dir.join("tshark.log");
+        let child = Command::new("tshark")
+            .args(["-i", "lo", "-f", &format!("udp port {port}"), "-w"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("tshark log"))
+            .spawn()
+            .expect("start tshark");
+        wait_until(Duration::from_secs(20), || {
+            std::fs::read_to_string(&err)
+                .ok()
+                .filter(|l| l.contains("Capturing on"))
+        })
+        .expect("tshark starts capturing");
+        Capture { child, file, port }
+    }
+
+    /// Ends the capture; returns what the guest sent from its RTP port, decoded by sox (PCMU).
+    fn guest_audio(mut self, dir: &std::path::Path) -> Vec<i16> {
+        // SIGINT: tshark closes the file properly.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args(["-d", &format!("udp.port=={},rtp", self.port)])
+            .args(["-Y", &format!("rtp && udp.srcport=={}", self.port)])
+            .args(["-T", "fields", "-e", "rtp.payload"])
+            .output()
+            .expect("run tshark on the capture");
+        let hex: String = String::from_utf8_lossy(&out.stdout)
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect();
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        let (ul, pcm) = (dir.join("sent.ul"), dir.join("sent.s16"));
+        std::fs::write(&ul, &bytes).expect("write the captured payload");
+        let st = Command::new("sox")
+            .args(["-t", "ul", "-r", "8000", "-c", "1"])
+            .arg(&ul)
+            .args(["-t", "s16", "-e", "signed", "-b", "16"])
+            .arg(&pcm)
+            .status()
+            .expect("run sox");
+        assert!(st.success(), "sox could not decode the captured payload");
+        std::fs::read(&pcm)
+            .expect("decoded audio")
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Share of `x`'s power at `freq` (Goertzel), in dB: 0 for a pure tone.
+fn tone_share_db(x: &[i16], freq: f32) -> f32 {
+    let w = 2.0 * std::f32::consts::PI * freq / 8000.0;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2, mut energy) = (0f32, 0f32, 0f32);
+    for &v in x {
+        let v = f32::from(v);
+        energy += v * v;
+        let s0 = v + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let p = s1 * s1 + s2 * s2 - c * s1 * s2;
+    10.0 * ((2.0 * p / x.len() as f32) / energy.max(1.0)).log10()
+}
+
+/// The loudest second of `x`: (rms, share of `freq` in dB).
+fn loudest_second(x: &[i16], freq: f32) -> Option<(f64, f32)> {
+    let sec = x
+        .chunks(8000)
+        .filter(|c| c.len() == 8000)
+        .max_by_key(|c| c.iter().map(|&v| i64::from(v).pow(2)).sum::<i64>())?;
+    let rms = (sec.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / 8000.0).sqrt();
+    Some((rms, tone_share_db(sec, freq)))
 }
 
 /// Boot milestones the guest prints (guest uptime, s), for the record.
@@ -346,19 +594,34 @@ fn boot_milestones(g: &Guest, boot: usize) -> String {
 
 #[test]
 fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
-    if !tool("kamailio") || !tool("kamcmd") {
+    if ["kamailio", "kamcmd", "sipp", "sox", "tshark"]
+        .iter()
+        .any(|t| !tool(t))
+    {
         return;
     }
     build_image();
     let state = e2e::scratch_dir("firmware-qemu");
-    let kport = free_udp_port();
+    let (kport, sipp_port, media_port) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let (web_port, line_port, rtp_port) = (free_tcp_port(), free_line_ports(), free_rtp_ports());
+    // Calls to 1 + 10 digits go to sipp; the guest's first RTP port is the forwarded one.
     let kam = Kamailio::start(
         &workspace_root().join("board/qemu/kamailio.cfg"),
         &format!("udp:127.0.0.1:{kport}"),
         &state.join("kamailio"),
+        &[
+            format!("SERVICE=\"sip:127.0.0.1:{sipp_port}\""),
+            format!("GUEST_MEDIA=\"/m=audio 16384 /m=audio {rtp_port} /\""),
+        ],
     );
-    let (web_port, sip_port, line_port) = (free_tcp_port(), free_udp_port(), free_line_ports());
-    let mut g = Guest::boot(&state, true, web_port, sip_port, line_port);
+    let mut sipp = Sipp::start(&state, sipp_port, media_port);
+    let ports = Ports {
+        web: web_port,
+        sip: free_udp_port(),
+        line: line_port,
+        rtp: rtp_port,
+    };
+    let mut g = Guest::boot(&state, true, ports);
 
     // The first visit to the web page through the forwarded port sets the administrator
     // password (a configuration change made on the page) and logs in.
@@ -381,7 +644,7 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
 
     // A virtual phone on the guest's first FXS port, over virtio-serial.
     let fxs0 = SocketAddr::from((Ipv4Addr::LOCALHOST, line_port));
-    let (hello, _rx, mut tx) = wait_until(Duration::from_secs(30), || {
+    let (hello, rx, mut tx) = wait_until(Duration::from_secs(30), || {
         peer::connect(fxs0, Role::Phone, PortKind::Fxs, Duration::from_secs(5)).ok()
     })
     .expect("a virtual phone attaches to the guest's FXS port");
@@ -410,7 +673,8 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
         g.status().and_then(|s| port_off_hook(&s, 0)).filter(|&o| !o)
     })
     .expect("the guest's gatewayd sees the phone hang up");
-    drop(tx);
+    // The port takes one peer at a time: close this one (both halves).
+    drop((rx, tx));
     let rss = g.query("RSS", rss_cmd);
     eprintln!("MEASURE gatewayd RSS idle in the guest: {rss} kB (target under 8192 kB)");
     assert!(rss.parse::<u64>().is_ok(), "RSS read from the guest: '{rss}'");
@@ -496,6 +760,64 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     assert_ne!(pid, pid2, "a new gatewayd process runs");
     assert!(location(&kam).is_some(), "Kamailio keeps a binding");
 
+    // A call from a virtual phone on the guest's FXS port through the account: Kamailio on the
+    // host hands it to sipp, which answers and plays 1 kHz; the phone plays 600 Hz. Each must
+    // reach the other end: the phone's recording, and the guest's RTP captured on the host and
+    // decoded by sox.
+    let cap = Capture::start(&state, rtp_port);
+    let phone = wait_until(Duration::from_secs(30), || {
+        // The guest's clock drives the line; under TCG on a busy host it runs behind the wall.
+        let cfg = PhoneConfig {
+            safety: Duration::from_secs(60),
+            ..PhoneConfig::default()
+        };
+        SimPhone::connect(fxs0, cfg).ok()
+    })
+    .expect("a virtual phone attaches to the guest's FXS port");
+    let t = Duration::from_secs(30);
+    phone.off_hook();
+    phone
+        .wait_for_tone(ToneKind::Dial, t)
+        .expect("dial tone from the guest");
+    // 1 + 10 digits: the default plan's `1xxx[2-9]xxxxxxS0` sends it at once.
+    let (sim0, wall0) = (phone.now(), Instant::now());
+    if let Err(e) = phone.dial_dtmf("12125551234") {
+        // The line's clock is the guest's: when the guest falls behind, gatewayd skips ahead
+        // and the phone's sim-time budget runs out while the digits are still going out.
+        eprintln!(
+            "dialling: {e:?} after {:.1} s of line time, {:.1} s of wall time; waiting for the call",
+            (phone.now() - sim0) as f64 / 8000.0,
+            wall0.elapsed().as_secs_f64()
+        );
+    }
+    g.wait_line("port 0: calling sip:12125551234@", 0, Duration::from_secs(60));
+    g.wait_line("port 0: progress 180", 0, t);
+    g.wait_line("port 0: answered", 0, t);
+    let _ = phone.pause(Duration::from_millis(500));
+    phone.record_start();
+    phone.play_tone(PHONE_HZ, Duration::from_millis(4000), 8000);
+    let _ = phone.pause(Duration::from_millis(4300));
+    let heard = phone.record_stop();
+    let rss_call = g.query("RSSC", rss_cmd);
+    eprintln!("MEASURE gatewayd RSS during a call in the guest: {rss_call} kB");
+    phone.on_hook();
+    assert!(
+        sipp.finished(Duration::from_secs(30)),
+        "sipp's call did not end cleanly (BYE from the guest):\n{}",
+        std::fs::read_to_string(&sipp.log).unwrap_or_default()
+    );
+    drop(phone);
+    let sent = cap.guest_audio(&state);
+    for (what, x, hz) in [
+        ("the phone hears the far end", &heard, FAR_HZ),
+        ("the far end hears the phone", &sent, PHONE_HZ),
+    ] {
+        let (rms, share) = loudest_second(x, hz).unwrap_or_else(|| panic!("{what}: under a second of audio"));
+        eprintln!("{what}: rms {rms:.0}, {hz} Hz share {share:.1} dB");
+        assert!(rms > 300.0, "{what}: silence (rms {rms:.0})");
+        assert!(share > -3.0, "{what}: not the {hz} Hz tone ({share:.1} dB)");
+    }
+
     // A hang: gatewayd stopped (alive, so not restarted) stops feeding the watchdog; the
     // board resets by itself.
     let boots = g.count("rc.boot: start");
@@ -513,7 +835,7 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     // account are there from the start; the runner times launch to "registered".
     g.poweroff();
     drop(g);
-    let mut g = Guest::boot(&state, false, web_port, sip_port, line_port);
+    let mut g = Guest::boot(&state, false, ports);
     let registered = runner_figure(&g, "qemu: registered (account main)");
     let web = runner_figure(&g, "qemu: gatewayd ready");
     eprintln!(
