@@ -28,6 +28,16 @@ use crate::sip::ua::driver::{self, UaHandle};
 use crate::sip::ua::{AccountId, UaConfig, UaEvent, UserAgent};
 use crate::web::status::{RegState, Status};
 
+/// Prints an account line on stdout (where scripts and tests read it) and keeps it for the
+/// page's log view.
+macro_rules! say {
+    ($level:ident, $($arg:tt)*) => {{
+        let text = format!($($arg)*);
+        println!("{text}");
+        crate::web::logring::remember(crate::config::LogLevel::$level, text);
+    }};
+}
+
 /// How long shutdown waits for the registrar to confirm unregistration.
 pub const UNREGISTER_WAIT: Duration = Duration::from_secs(1);
 
@@ -265,7 +275,7 @@ impl SipAgent {
                     let id = ua.add_account(ac);
                     running.insert(a.name.clone(), (id, (*a).clone()));
                 }
-                Err(e) => println!("account {} registration failed: {e}", a.name),
+                Err(e) => say!(Warn, "account {} registration failed: {e}", a.name),
             }
         }
         let (handle, events, task) = driver::spawn(ua, edge, inbound);
@@ -311,7 +321,7 @@ impl SipAgent {
             match ch {
                 AccountChange::Remove(name) => {
                     if let Some((id, _)) = self.running.remove(name) {
-                        println!("account {name} removed");
+                        say!(Info, "account {name} removed");
                         self.unbind(id, name, None);
                     }
                     // A disabled account stays on the page; a removed one is gone from it.
@@ -325,7 +335,7 @@ impl SipAgent {
                     let Some((id, old)) = self.running.get(&account.name).cloned() else {
                         continue;
                     };
-                    println!("account {} changed", account.name);
+                    say!(Info, "account {} changed", account.name);
                     self.running.insert(account.name.clone(), (id, account.clone()));
                     let bound = self.handle.with(|ua, _| {
                         !matches!(
@@ -355,7 +365,7 @@ impl SipAgent {
                     let ac = match account_config(account) {
                         Ok(ac) => ac,
                         Err(e) => {
-                            println!("account {} registration failed: {e}", account.name);
+                            say!(Warn, "account {} registration failed: {e}", account.name);
                             if let Ok(mut st) = status.lock() {
                                 st.set_registration(&account.name, RegState::Failed, e.to_string());
                             }
@@ -369,7 +379,7 @@ impl SipAgent {
                         }
                         None => self.handle.with(|ua, _| ua.add_account(ac)),
                     };
-                    println!("account {} added", account.name);
+                    say!(Info, "account {} added", account.name);
                     self.running.insert(account.name.clone(), (id, account.clone()));
                     resolve_hosts(&self.handle, account).await;
                     self.start_registration(id, account, status);
@@ -422,7 +432,7 @@ impl SipAgent {
             }
             Err(e) => {
                 // Left out until a later change makes it valid.
-                println!("account {} registration failed: {e}", a.name);
+                say!(Warn, "account {} registration failed: {e}", a.name);
                 self.running.remove(&a.name);
                 self.free.push(id);
                 self.publish_ids();
@@ -438,7 +448,7 @@ impl SipAgent {
             match self.handle.with(|ua, now| ua.register(now, id)) {
                 Ok(()) => RegState::Registering,
                 Err(e) => {
-                    println!("account {} registration failed: {e}", a.name);
+                    say!(Warn, "account {} registration failed: {e}", a.name);
                     RegState::Failed
                 }
             }
@@ -459,7 +469,7 @@ impl SipAgent {
     async fn on_registration(&mut self, id: AccountId, ev: &RegEvent, status: &Mutex<Status>) {
         if let Some(u) = self.unbinding.get(&id) {
             if matches!(ev, RegEvent::Unregistered) {
-                println!("account {} unregistered", u.name);
+                say!(Info, "account {} unregistered", u.name);
                 self.unbound(id, status).await;
             }
             return;
@@ -477,7 +487,7 @@ impl SipAgent {
         for (id, name) in &self.accounts {
             let r = self.handle.with(|ua, now| ua.register(now, *id));
             if let Err(e) = r {
-                println!("account {name} registration failed: {e:?}");
+                say!(Warn, "account {name} registration failed: {e:?}");
             }
         }
     }
@@ -554,7 +564,7 @@ pub fn publish(status: &Mutex<Status>, name: &str, ev: &RegEvent) {
 pub fn publish_aor(status: &Mutex<Status>, name: &str, aor: Option<&str>, ev: &RegEvent) {
     let (state, detail) = match ev {
         RegEvent::Registered { expires } => {
-            println!("account {name} registered");
+            say!(Info, "account {name} registered");
             let refresh = if *expires >= 64 { expires - 32 } else { expires / 2 };
             let at = aor.map(|a| format!("{a}, ")).unwrap_or_default();
             (
@@ -564,14 +574,14 @@ pub fn publish_aor(status: &Mutex<Status>, name: &str, aor: Option<&str>, ev: &R
         }
         RegEvent::Failed { failure, retry_in } => {
             let why = failure_text(failure);
-            println!("account {name} registration failed: {why}");
+            say!(Warn, "account {name} registration failed: {why}");
             (
                 RegState::Failed,
                 format!("{why}; retry in {} s", retry_in.as_secs()),
             )
         }
         RegEvent::Unregistered => {
-            println!("account {name} unregistered");
+            say!(Info, "account {name} unregistered");
             (RegState::Unregistered, String::new())
         }
     };

@@ -1,10 +1,24 @@
-// Drives the gatewayd web page in headless Chromium: first-visit password, login, an account's
-// credentials, a port's country, an invalid value and its message; a screenshot of every page.
+// Drives the gatewayd web page in headless Chromium: first-visit password, login, the status
+// page's registration, an account's credentials (the gateway re-registers as another
+// subscriber), a port's country (then a virtual phone listens to the dial tone), an invalid value
+// and its message, the restart button; a screenshot of every page.
 // usage: node web.mjs BASE_URL SCREENSHOT_DIR PROFILE_DIR
+// It talks with the test on stdio: `step: ...` lines report progress; `need: WHAT [ARG]` asks the
+// test to act and waits for its answer line on stdin.
+import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const [base, shots, profile] = process.argv.slice(2);
 const step = m => console.log('step: ' + m);
+const answers = [];
+let waiter = null;
+createInterface({ input: process.stdin }).on('line', l => {
+  if (waiter) { const w = waiter; waiter = null; w(l); } else answers.push(l);
+});
+const need = (what) => {
+  console.log('need: ' + what);
+  return answers.length ? Promise.resolve(answers.shift()) : new Promise(r => { waiter = r; });
+};
 
 const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
@@ -18,7 +32,16 @@ page.on('dialog', d => d.accept());
 page.on('pageerror', e => { console.error('page error: ' + e); process.exitCode = 1; });
 const shot = name => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 // Selector-engine waits (the page's CSP forbids evaluated strings, as it should).
-const expectText = (sel, text) => page.locator(sel).filter({ hasText: text }).first().waitFor({ timeout: 10000 });
+const expectText = (sel, text, timeout = 10000) =>
+  page.locator(sel).filter({ hasText: text }).first().waitFor({ timeout });
+const login = async pw => {
+  await page.waitForSelector('#auth:not([hidden])', { timeout: 30000 });
+  await page.fill('#auth-password', pw);
+  await page.click('#auth-submit');
+  await page.waitForSelector('#app:not([hidden])');
+  await page.click('nav a[data-page=status]');
+  await page.waitForSelector('#st-ports tr');
+};
 
 try {
   await page.goto(base);
@@ -43,34 +66,31 @@ try {
   await page.click('#auth-submit');
   await expectText('#auth-error', 'wrong password');
   await shot('02-login');
-  await page.fill('#auth-password', 'browser-pass-1');
-  await page.click('#auth-submit');
-  await page.waitForSelector('#st-ports tr');
+  await login('browser-pass-1');
   await expectText('#st-gateway', 'sim-test');
+  await expectText('#st-accounts tr', /provider.*registered.*sip:1001@/);
   await shot('03-status');
-  step('logged in, status shown');
+  step('logged in, status shows provider registered as 1001');
 
+  // Other credentials (another subscriber of the registrar): applied without a restart.
   await page.click('nav a[data-page=accounts]');
-  await page.click('#add-account');
-  await page.fill('[data-path="account[0].name"]', 'provider');
-  await page.fill('[data-path="account[0].user"]', '1001');
-  await page.fill('[data-path="account[0].domain"]', '127.0.0.1');
-  await page.fill('[data-path="account[0].password"]', 'sip-secret-1');
-  await page.click('#accounts-save');
-  await expectText('#accounts-msg', 'Saved');
-  await page.fill('[data-path="account[0].auth_user"]', '1001a');
-  await page.fill('[data-path="account[0].password"]', 'sip-secret-2');
+  await page.fill('[data-path="account[0].user"]', '1002');
+  await page.fill('[data-path="account[0].password"]', 'secret-1002');
   await page.click('#accounts-save');
   await expectText('#accounts-msg', 'Saved');
   await shot('04-accounts');
   step('account credentials changed');
+  await page.click('nav a[data-page=status]');
+  // The page refreshes by itself every 2 s.
+  await expectText('#st-accounts tr', /provider.*registered.*sip:1002@/, 15000);
+  await shot('05-status-reregistered');
+  step('status shows provider registered as 1002');
 
   await page.click('nav a[data-page=ports]');
-  await page.selectOption('[data-path="port[0].account"]', 'provider');
-  await page.selectOption('[data-path="port[0].country"]', 'DE');
+  await page.selectOption('[data-path="port[0].country"]', 'GB');
   await page.click('#ports-save');
   await expectText('#ports-msg', 'Saved');
-  step('port 0 country set to DE');
+  step('port 0 country set to GB');
 
   await page.fill('[data-path="port[1].hook_flash_max_ms"]', '9000');
   await page.click('#ports-save');
@@ -79,23 +99,48 @@ try {
   await page.fill('[data-path="port[1].ptime_ms"]', 'twenty');
   await page.locator('[data-path="port[1].ptime_ms"]').dispatchEvent('change');
   await expectText('[data-error-for="port[1].ptime_ms"]', 'invalid type');
-  await shot('05-ports-invalid');
+  await shot('06-ports-invalid');
   step('invalid values shown next to their fields');
   await page.locator('#page-ports button', { hasText: 'Discard changes' }).click();
 
+  // The restart keeps the page where it is: the listen address becomes the one in use.
   await page.click('nav a[data-page=network]');
   await page.waitForSelector('[data-path="nat.stun_server"]');
-  await shot('06-network');
+  await page.fill('[data-path="web.listen"]', new URL(base).host);
+  await page.click('#network-save');
+  await expectText('#network-msg', 'Saved');
+  await shot('07-network');
   await page.click('nav a[data-page=system]');
   await page.waitForSelector('[data-path="log.level"]');
-  await shot('07-system');
-  await page.click('nav a[data-page=logs]');
-  await expectText('#log-lines', 'configuration changed');
-  await shot('08-logs');
+  await shot('08-system');
+  if ((await need('restart?')) === 'restart') {
+    // Port settings of this build apply at the next start: the restart button brings GB in.
+    await page.click('#restart');
+    await expectText('#power-msg', 'Restarting');
+    step('restart requested');
+    await login('browser-pass-1');
+    step('logged in again after the restart');
+  }
+
+  // A virtual phone on port 0, at the address the status page gives.
   await page.click('nav a[data-page=status]');
-  await expectText('#st-ports', 'DE');
-  await expectText('#st-accounts', 'provider');
-  await shot('09-status-after');
+  await expectText('#st-ports tr', /GB/);
+  const addr = await page.locator('#st-ports tr').first().locator('[data-sim-addr]').getAttribute('data-sim-addr');
+  if (!addr) throw new Error('no simulated line address on the status page');
+  await need('phone ' + addr);
+  await expectText('#st-ports tr', 'off-hook');
+  await shot('09-status-off-hook');
+  step('status shows port 0 off-hook');
+  await need('listened');
+
+  await page.click('nav a[data-page=logs]');
+  // The log kept since the restart: registration and the login.
+  await expectText('#log-lines', 'account provider registered');
+  await expectText('#log-lines', 'web: login');
+  await shot('10-logs');
+  await page.click('nav a[data-page=status]');
+  await expectText('#st-ports tr', 'on-hook');
+  await shot('11-status-after');
   step('done');
 } catch (e) {
   await shot('failure').catch(() => {});
@@ -103,4 +148,5 @@ try {
   process.exitCode = 1;
 } finally {
   await ctx.close();
+  process.stdin.destroy();
 }

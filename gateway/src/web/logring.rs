@@ -57,12 +57,24 @@ pub fn configure(cap: usize, level: LogLevel) {
 
 /// Logs a line at `level`: to stderr and into the ring, when the configured level includes it.
 pub fn log(level: LogLevel, text: impl Into<String>) {
+    keep(level, text, true);
+}
+
+/// Puts a line into the ring only (for lines already printed elsewhere), when the configured
+/// level includes it.
+pub fn remember(level: LogLevel, text: impl Into<String>) {
+    keep(level, text, false);
+}
+
+fn keep(level: LogLevel, text: impl Into<String>, print: bool) {
     let text = text.into();
     let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
     if rank(level) > rank(r.level) {
         return;
     }
-    eprintln!("{text}");
+    if print {
+        eprintln!("{text}");
+    }
     let at_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

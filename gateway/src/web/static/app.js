@@ -358,8 +358,9 @@ async function refreshStatus() {
     else hook = p.ringing ? pill('ringing', 'info') : (p.off_hook ? pill('off-hook', 'info') : pill('on-hook'));
     return el('tr', {}, el('td', { text: String(p.id) }), el('td', { text: p.kind.toUpperCase() }), el('td', {}, hook),
       el('td', { text: p.call_state || 'idle' }), el('td', { text: p.country }), el('td', { text: p.account || '\u2014' }),
-      el('td', { class: 'muted', text: p.last_event || '\u2014' }));
-  }, 7, 'No ports');
+      el('td', { class: 'muted', text: p.last_event || '\u2014' }),
+      el('td', { class: 'mono', 'data-sim-addr': p.sim_addr || '', text: p.sim_addr || '\u2014' }));
+  }, 8, 'No ports');
   rows($('#st-calls'), s.calls, c => el('tr', {}, el('td', { text: String(c.port) }), el('td', { text: c.direction }),
     el('td', { text: c.remote }), el('td', { text: c.state }), el('td', { text: c.codec || '\u2014' }),
     el('td', { text: fmtDuration(c.since_ms) }),
