@@ -7,7 +7,7 @@
 # Environment: OUT (default target/firmware/image/BOARD), TOOLS (target/firmware-tools),
 #   CROSS_TARGET_DIR (cargo target dir of the cross build, default target/firmware-cross),
 #   SRC (the source tree to build gatewayd from, default this repository).
-# Writes OUT/{Image.gz,rootfs.cpio.gz,config.img,board.toml,cmdline,sizes.txt} and prints the
+# Writes OUT/{Image.gz,rootfs.cpio.lz4,config.img,board.toml,cmdline,sizes.txt} and prints the
 # sizes; also OUT/Image, the kernel as a boot loader leaves it in RAM (what the runner loads).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,8 +53,12 @@ while read -r m _; do
   aarch64-linux-gnu-objcopy --strip-debug "$ko" "$stage/lib/modules/$m.ko"
   echo "$m" >>"$stage/lib/modules/load.order"
 done <"$root/board/image/modules.load"
+# LZ4 (the kernel's legacy framing): unpacked several times faster than gzip under TCG, for
+# half a megabyte more.
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$OUT/rootfs.cpio"
-gzip -f -9 -n "$OUT/rootfs.cpio"
+rm -f "$OUT/rootfs.cpio.gz"
+lz4 -l -9 -q -f "$OUT/rootfs.cpio" "$OUT/rootfs.cpio.lz4"
+rm -f "$OUT/rootfs.cpio"
 
 # 3. Kernel: Debian's arm64 vmlinuz is a plain Image; QEMU loads it gzip-compressed too.
 if gzip -t "$TOOLS_ROOT/boot/vmlinuz-$kver" 2>/dev/null; then
@@ -76,14 +80,14 @@ mke2fs -q -t ext2 -L config -b 1024 "$OUT/config.img" 4096
 size() { stat -c %s "$1"; }
 g=$(size "$stage/usr/bin/gatewayd")
 k=$(size "$OUT/Image.gz")
-r=$(size "$OUT/rootfs.cpio.gz")
+r=$(size "$OUT/rootfs.cpio.lz4")
 mods=$(du -cb "$stage"/lib/modules/*.ko | tail -n1 | cut -f1)
 {
   echo "board            $BOARD"
   echo "kernel           $kver"
   echo "gatewayd         $g bytes stripped ($((g / 1024)) KiB; target under 4 MiB)"
   echo "kernel image     $k bytes (Image.gz)"
-  echo "root fs          $r bytes (rootfs.cpio.gz; modules $mods bytes before compression)"
+  echo "root fs          $r bytes (rootfs.cpio.lz4; modules $mods bytes before compression)"
   echo "firmware total   $((k + r)) bytes ($(((k + r) / 1024)) KiB: kernel + root fs)"
   echo "config partition $(size "$OUT/config.img") bytes (config.img, ext2)"
 } | tee "$OUT/sizes.txt"

@@ -23,9 +23,9 @@ apt_update() {
 }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# Host tools: cross linker, cpio for the initramfs, e2fsprogs for the configuration disk.
+# Host tools: cross linker, cpio and lz4 for the initramfs, e2fsprogs for the configuration disk.
 missing=()
-for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio e2fsprogs xz-utils; do
+for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio lz4 e2fsprogs xz-utils; do
   installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

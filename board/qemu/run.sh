@@ -22,7 +22,9 @@ WEB_PORT=${WEB_PORT:-8088}
 LINE_PORT=${LINE_PORT:-7101}
 MEM=${MEM:-128}
 TOOLS=${TOOLS:-$root/target/firmware-tools}
-for f in rootfs.cpio.gz config.img board.toml; do
+initrd=$IMAGE/rootfs.cpio.lz4
+[ -f "$initrd" ] || initrd=$IMAGE/rootfs.cpio.gz
+for f in "${initrd##*/}" config.img board.toml; do
   [ -f "$IMAGE/$f" ] || { echo "qemu: $IMAGE/$f is missing: run 'make image BOARD=$BOARD' first" >&2; exit 2; }
 done
 [ -f "$IMAGE/Image" ] || [ -f "$IMAGE/Image.gz" ] ||
@@ -113,7 +115,7 @@ rc=0
 "$QEMU" -M virt -cpu cortex-a53 -smp 1 -m "$MEM" -nographic -no-user-config -nodefaults \
   -pidfile "$STATE/qemu.pid" \
   -chardev "stdio,id=con,mux=on,logfile=$console_log" -serial chardev:con -mon chardev=con \
-  -kernel "$kernel" -initrd "$IMAGE/rootfs.cpio.gz" \
+  -kernel "$kernel" -initrd "$initrd" \
   -append "$cmdline ${APPEND:-}" \
   -netdev "user,id=net0,net=10.0.2.0/24,host=10.0.2.2,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80$rtp_fwd" \
   -device virtio-net-device,netdev=net0 \

@@ -42,7 +42,7 @@ cp "$image/rootfs/bin/busybox" "$work/ref/stage/bin/"
 printf '#!/bin/busybox sh\n/bin/busybox echo "bench: init reached"\n/bin/busybox poweroff -f\n' >"$work/ref/stage/init"
 chmod 0755 "$work/ref/stage/init"
 (cd "$work/ref/stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
-  gzip -9 -n >"$work/ref/rootfs.cpio.gz"
+  lz4 -l -9 -q >"$work/ref/rootfs.cpio.lz4"
 
 now() { date +%s.%N; }
 # launch IMAGE_DIR MARKER: seconds from starting the runner to MARKER on its output; stops QEMU.
@@ -83,7 +83,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 size() { stat -c %s "$1"; }
 g=$(size "$image/rootfs/usr/bin/gatewayd")
 k=$(size "$image/Image.gz")
-rf=$(size "$image/rootfs.cpio.gz")
+rf=$(size "$image/rootfs.cpio.lz4")
 
 echo "## Firmware in QEMU (qemu-aarch64, TCG)"
 echo
@@ -100,5 +100,5 @@ echo
 echo "| size | bytes | ratio to the kernel (Image.gz) |"
 echo "|---|---|---|"
 echo "| gatewayd, stripped, static | $g ($((g / 1024)) KiB; target < 4 MiB) | $(ratio "$g" "$k") |"
-echo "| root fs (rootfs.cpio.gz) | $rf | $(ratio "$rf" "$k") |"
+echo "| root fs (rootfs.cpio.lz4) | $rf | $(ratio "$rf" "$k") |"
 echo "| firmware (kernel + root fs) | $((k + rf)) | $(ratio $((k + rf)) "$k") |"
