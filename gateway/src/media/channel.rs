@@ -62,8 +62,8 @@ impl CallerIdReceivers {
                 let repeat = self.last.is_some_and(|(c, at)| {
                     c == msg.caller && sample_clock.saturating_sub(at) < CID_REPEAT_SAMPLES
                 });
-                self.last = Some((msg.caller, sample_clock));
                 if !repeat {
+                    self.last = Some((msg.caller, sample_clock));
                     let _ = events.push(AudioEventKind::CallerId(msg.caller));
                 }
             }
