@@ -1,10 +1,11 @@
 //! The web page in headless Chromium (Debian `chromium` driven by `playwright-core` from npm),
 //! against a gatewayd registered with Kamailio: first-visit password, login, the account's
 //! credentials changed to another subscriber (Kamailio sees the old binding removed and the new
-//! one registered, the page shows it by itself), port 0's country set to GB (a virtual phone on
-//! the line the status page names then hears the British dial tone, 350 + 440 Hz, where it heard
-//! the German 425 Hz before), invalid values and their messages, the restart button, and
-//! screenshots of every page under target/screenshots/.
+//! one registered, the page shows it by itself), port 0's country set to GB (without a restart,
+//! a virtual phone on the line the status page names then hears the British dial tone,
+//! 350 + 440 Hz, where it heard the German 425 Hz before), invalid values and their messages,
+//! the restart button (settings and registration back after it), and screenshots of every page
+//! under target/screenshots/.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -167,10 +168,6 @@ fn browser_drives_setup_settings_and_validation() {
             continue;
         };
         let answer = match what.split_once(' ') {
-            // Port settings of this build take effect at the next start (calls on other ports
-            // are not dropped by a live change only once call control applies them per port),
-            // so the page's restart button brings the new country in.
-            None if what == "restart?" => "restart".to_string(),
             Some(("phone", addr)) => {
                 let addr: SocketAddr = addr.parse().expect("simulated line address");
                 let mut ready = Some(&mut to_node);
@@ -187,7 +184,7 @@ fn browser_drives_setup_settings_and_validation() {
                 gb = Some(peaks);
                 continue;
             }
-            _ => "ok".to_string(),
+            _ => "ok",
         };
         writeln!(to_node, "{answer}").expect("answer the browser");
     }

@@ -162,3 +162,52 @@ pub struct PortStatus {
     /// Call control's state of the port ("idle" when none is published).
     pub call_state: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_kept_per_port_and_serialised_for_the_api() {
+        let mut st = Status::default();
+        let call = CallStatus {
+            port: 0,
+            direction: "out".into(),
+            remote: "sip:1002@127.0.0.1".into(),
+            state: "talking".into(),
+            codec: "PCMA".into(),
+            since_ms: 61_500,
+            rtp_sent: 3075,
+            rtp_received: 3070,
+            rtp_lost: 2,
+            jitter_ms: 1.5,
+        };
+        st.upsert_call(call.clone());
+        st.upsert_call(CallStatus {
+            port: 1,
+            direction: "in".into(),
+            state: "ringing".into(),
+            ..CallStatus::default()
+        });
+        st.upsert_call(CallStatus {
+            rtp_sent: 3100,
+            ..call.clone()
+        });
+        assert_eq!(st.calls.len(), 2);
+        assert_eq!(st.calls[0].rtp_sent, 3100);
+        let v = serde_json::to_value(&st).unwrap();
+        let c = &v["calls"][0];
+        assert_eq!(c["port"], 0);
+        assert_eq!(c["direction"], "out");
+        assert_eq!(c["remote"], "sip:1002@127.0.0.1");
+        assert_eq!(c["state"], "talking");
+        assert_eq!(c["codec"], "PCMA");
+        assert_eq!(c["since_ms"], 61_500);
+        assert_eq!(c["rtp_received"], 3070);
+        assert_eq!(c["rtp_lost"], 2);
+        assert_eq!(c["jitter_ms"], 1.5);
+        st.remove_call(0);
+        assert_eq!(st.calls.len(), 1);
+        assert_eq!(st.calls[0].port, 1);
+    }
+}
