@@ -319,9 +319,20 @@ pub async fn control_plane(
                         seen.push(*ev);
                         let _ = digit;
                     }
+                    if matches!(a.kind, crate::media::AudioEventKind::CallerId(_)) {
+                        seen.push(*ev);
+                    }
                 }
                 MediaEvent::Stream(_) => seen.push(*ev),
             });
+            // Caller ID decoded on an FXO line: the port's one-stage INVITE carries it.
+            for ev in &seen {
+                if let MediaEvent::Audio(a) = ev
+                    && let crate::media::AudioEventKind::CallerId(c) = &a.kind
+                {
+                    cc.fxo_caller_id(a.port, crate::call::CallerInfo::from_cid(c), now);
+                }
+            }
             if let Some(s) = sip.as_mut() {
                 let legs = &mut s.legs;
                 for ev in seen {
