@@ -45,7 +45,8 @@ chmod 0755 "$work/ref/stage/init"
   lz4 -l -9 -q >"$work/ref/rootfs.cpio.lz4"
 
 now() { date +%s.%N; }
-# launch IMAGE_DIR MARKER: seconds from starting the runner to MARKER on its output; stops QEMU.
+# launch IMAGE_DIR MARKER [web]: seconds from starting the runner to MARKER on its output; with
+# `web`, also waits for the runner's web page figure. Stops QEMU.
 launch() {
   local out=$work/out.log t0 t
   cp "$work/config.img" "$work/state/config.img"
@@ -60,6 +61,12 @@ launch() {
     if grep -aq "$2" "$out"; then t=$(now); break; fi
     sleep 0.02
   done
+  # The runner's web page figure comes from the same launch: give it time to appear.
+  for _ in $(seq 1 500); do
+    grep -aq 'gatewayd ready' "$out" && break
+    [ -n "${3:-}" ] || break
+    sleep 0.02
+  done
   qemu_pid=$(cat "$work/state/qemu.pid" 2>/dev/null || true)
   [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
   wait "$runner" 2>/dev/null || true
@@ -72,9 +79,9 @@ median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1
 ref=() fw=() web=()
 for _ in $(seq 1 "$RUNS"); do
   ref+=("$(launch "$work/ref" 'bench: init reached')")
-  fw+=("$(launch "$image" 'account main registered')")
+  fw+=("$(launch "$image" 'account main registered' web)")
   # The runner's own figure for the web page, from the same launch.
-  web+=("$(grep -ao 'web page answering) [0-9.]*' "$work/out.log" | awk '{print $NF}' | head -n1)")
+  web+=("$(grep -ao 'web page answering) [0-9.]*' "$work/out.log" | awk '{print $NF}' | head -n1 || true)")
 done
 r=$(echo "${ref[*]}" | median)
 f=$(echo "${fw[*]}" | median)
