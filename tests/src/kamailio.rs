@@ -126,6 +126,67 @@ request_route {{
     )
 }
 
+/// [`config_text`] with call routing between the subscribers in place of the final 404: an
+/// INVITE, digest-authenticated with the caller's own credentials (407 challenge), goes to the
+/// contact its called user registered (`lookup`), record-routed; a user with no registration
+/// gets 404. In-dialog requests follow their Route set; CANCEL and ACK match their transaction.
+/// Each relayed INVITE is logged as `proxy: INVITE FROM -> TO`.
+fn proxy_config_text() -> String {
+    let mut passwords = String::new();
+    for (i, (user, pw)) in SUBSCRIBERS.iter().enumerate() {
+        let kw = if i == 0 { "if" } else { "} else if" };
+        passwords.push_str(&format!(
+            "        {kw} ($au == \"{user}\") {{\n            $var(pw) = \"{pw}\";\n"
+        ));
+    }
+    passwords.push_str("        } else {\n            $var(pw) = \"\";\n        }\n");
+    let routing = format!(
+        r#"    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            t_relay();
+        }}
+        exit;
+    }}
+    if (has_totag()) {{
+        # The Route set was followed above (loose_route).
+        if (is_present_hf("Route")) {{
+            t_relay();
+            exit;
+        }}
+        if (is_method("ACK")) {{
+            if (t_check_trans()) {{
+                t_relay();
+            }}
+            exit;
+        }}
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("INVITE")) {{
+{passwords}        if (!pv_proxy_authenticate("$fd", "$var(pw)", "0")) {{
+            proxy_challenge("$fd", "0");
+            exit;
+        }}
+        if ($au != $fU) {{
+            sl_send_reply("403", "Forbidden");
+            exit;
+        }}
+        consume_credentials();
+        if (!lookup("location")) {{
+            sl_send_reply("404", "Not Found");
+            exit;
+        }}
+        record_route();
+        xlog("L_NOTICE", "proxy: INVITE $fU -> $tU\n");
+        t_relay();
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+"#
+    );
+    config_text().replacen("    sl_send_reply(\"404\", \"Not here\");\n", &routing, 1)
+}
+
 /// The registrar process.
 pub struct Registrar {
     child: Child,
@@ -167,6 +228,54 @@ impl Registrar {
             r.log()
         );
         r
+    }
+
+    /// Starts the registrar that also routes calls between its registered subscribers (see
+    /// [`proxy_config_text`]) on 127.0.0.1 (UDP, a free port), with its files in `dir`; waits
+    /// (at most 10 s) until it answers.
+    pub fn start_proxy(dir: &Path) -> Registrar {
+        std::fs::create_dir_all(dir).expect("registrar dir");
+        let cfg = dir.join("kamailio.cfg");
+        std::fs::write(&cfg, proxy_config_text()).expect("write kamailio.cfg");
+        let log = std::fs::File::create(dir.join("kamailio.log")).expect("kamailio log");
+        let port = free_udp_port();
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-m", "32", "-M", "8", "-Y"])
+            .arg(dir)
+            .arg("-w")
+            .arg(dir)
+            .args(["-l", &format!("udp:127.0.0.1:{port}")])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio");
+        let r = Registrar {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        assert!(
+            r.answers(Duration::from_secs(10)),
+            "kamailio does not answer on port {port}:\n{}",
+            r.log()
+        );
+        r
+    }
+
+    /// The INVITEs the proxy relayed, in order: (caller user, called user).
+    pub fn relayed_invites(&self) -> Vec<(String, String)> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                let rest = &l[l.find("proxy: INVITE ")? + "proxy: INVITE ".len()..];
+                let (from, to) = rest.split_once(" -> ")?;
+                Some((from.to_string(), to.trim().to_string()))
+            })
+            .collect()
     }
 
     /// `127.0.0.1:PORT`.

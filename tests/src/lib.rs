@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod kamailio;
+pub mod peers;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
