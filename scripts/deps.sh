@@ -12,6 +12,9 @@ for g in "$@"; do
     while read -r pkg _; do
       case "$pkg" in ''|'#'*) continue ;; esac
       if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        # A tool that is already there from elsewhere (npm bundled with a vendor's nodejs, say)
+        # counts as present: installing Debian's would conflict with it.
+        command -v "$pkg" >/dev/null 2>&1 && continue
         apt_missing+=("$pkg")
       fi
     done <"$f"
