@@ -5,7 +5,9 @@
 //! virtual phone rings with the line's number as caller ID and answers; the exchange reverses
 //! the line's polarity and the gateway answers the INVITE (`fxo_answer = polarity-reversal`).
 //! Audio is checked both ways; the call is cleared from the PSTN side (the exchange's
-//! supervision becomes a BYE) and from the SIP side (the BYE releases the line).
+//! supervision, by polarity reversal, loop current drop (CPC) or disconnect tone, becomes a
+//! BYE; on lines without reversal the gateway answers right after dialling) and from the SIP
+//! side (the BYE releases the line).
 //!
 //! PSTN to SIP: the subscriber dials the FXO line's number; the gateway detects the ringing
 //! and the caller ID sent in the first ring pause and calls `fxo_destination` (sipp, which
@@ -18,7 +20,7 @@
 
 use std::time::Duration;
 
-use board::pstn::{Exchange, ExchangeConfig, ExchangeHandle, LineConfig};
+use board::pstn::{Exchange, ExchangeConfig, ExchangeHandle, LineConfig, Supervision};
 use board::simphone::{PhoneConfig, SimPhone};
 use codecs::tones::ToneKind;
 use e2e::peers::{Capture, PCMU, SIPP_HZ, Sipp, SippCall, assert_tone, free_udp_port};
@@ -30,23 +32,23 @@ const FXO_LINE: &str = "5552000";
 const PHONE_HZ: f32 = 600.0;
 
 /// A gateway whose only port is an FXO port; its account points at `service` (sipp) for
-/// one-stage calls from the PSTN.
-fn fxo_gateway(name: &str, sip_port: u16, service: u16) -> Gatewayd {
+/// one-stage calls from the PSTN; `answer` is its `fxo_answer`.
+fn fxo_gateway(name: &str, sip_port: u16, service: u16, answer: &str) -> Gatewayd {
     let rtp = free_udp_port();
     let cfg = format!(
         "[network]\nsip_port = {sip_port}\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\
          [[account]]\nname = \"pstn\"\nuser = \"{FXO_LINE}\"\ndomain = \"127.0.0.1:{service}\"\n\
          register = false\n\
          [[port]]\nid = 0\nkind = \"fxo\"\naccount = \"pstn\"\ncodecs = [\"pcmu\"]\n\
-         fxo_mode = \"one-stage\"\nfxo_destination = \"100\"\nfxo_answer = \"polarity-reversal\"\n",
+         fxo_mode = \"one-stage\"\nfxo_destination = \"100\"\nfxo_answer = \"{answer}\"\n",
         rtp + 4
     );
     Gatewayd::start(name, &["fxo"], &cfg)
 }
 
 /// The exchange: the subscriber's line card (a virtual phone on it) and the trunk line wired
-/// to the gateway's FXO port.
-fn exchange(gw: &Gatewayd) -> (ExchangeHandle, SimPhone) {
+/// to the gateway's FXO port, supervised by `supervision`.
+fn exchange(gw: &Gatewayd, supervision: Supervision) -> (ExchangeHandle, SimPhone) {
     let fxo = gw
         .ports
         .iter()
@@ -55,7 +57,8 @@ fn exchange(gw: &Gatewayd) -> (ExchangeHandle, SimPhone) {
         .expect("the gateway's FXO port");
     let mut sub = LineConfig::card(SUBSCRIBER, 0);
     sub.name = "ALICE".into();
-    let trunk = LineConfig::trunk(FXO_LINE, fxo);
+    let mut trunk = LineConfig::trunk(FXO_LINE, fxo);
+    trunk.supervision = supervision;
     let ex = Exchange::start(ExchangeConfig::new("US", vec![sub, trunk])).expect("start the exchange");
     let phone = SimPhone::connect(
         ex.line_addr(SUBSCRIBER).expect("subscriber line"),
@@ -81,10 +84,16 @@ fn line_released(ex: &ExchangeHandle) -> bool {
     wait_until(T, || ex.line(FXO_LINE).filter(|l| !l.off_hook).map(|_| ())).is_some()
 }
 
-fn sip_to_pstn(name: &str, scenario: &str, pstn_hangs_up: bool) {
+/// The gateway answers the INVITE on the exchange's polarity reversal when the line is
+/// supervised by reversal, else right after dialling.
+fn sip_to_pstn(name: &str, scenario: &str, pstn_hangs_up: bool, supervision: Supervision) {
     let sip_port = free_udp_port();
-    let gw = fxo_gateway(name, sip_port, free_udp_port());
-    let (ex, phone) = exchange(&gw);
+    let answer = match supervision {
+        Supervision::Reversal => "polarity-reversal",
+        _ => "after-dialling",
+    };
+    let gw = fxo_gateway(name, sip_port, free_udp_port(), answer);
+    let (ex, phone) = exchange(&gw, supervision);
     let media = free_udp_port();
     let Some(cap) = Capture::start(name, media) else {
         return;
@@ -134,12 +143,27 @@ fn sip_to_pstn(name: &str, scenario: &str, pstn_hangs_up: bool) {
 
 #[test]
 fn sip_call_to_the_pstn_cleared_by_the_subscriber() {
-    sip_to_pstn("fxo-out-pstn-clears", "uac-wait-bye.xml", true);
+    sip_to_pstn(
+        "fxo-out-pstn-clears",
+        "uac-wait-bye.xml",
+        true,
+        Supervision::Reversal,
+    );
+}
+
+#[test]
+fn sip_call_to_the_pstn_cleared_by_the_subscriber_with_cpc() {
+    sip_to_pstn("fxo-out-cpc", "uac-wait-bye.xml", true, Supervision::Cpc);
+}
+
+#[test]
+fn sip_call_to_the_pstn_cleared_by_the_subscriber_with_disconnect_tone() {
+    sip_to_pstn("fxo-out-tone", "uac-wait-bye.xml", true, Supervision::Tone);
 }
 
 #[test]
 fn sip_call_to_the_pstn_cleared_by_the_sip_caller() {
-    sip_to_pstn("fxo-out-sip-clears", "uac-play.xml", false);
+    sip_to_pstn("fxo-out-sip-clears", "uac-play.xml", false, Supervision::Reversal);
 }
 
 #[test]
@@ -161,8 +185,8 @@ fn pstn_call_to_sip_with_caller_id() {
     }) else {
         return;
     };
-    let gw = fxo_gateway(name, free_udp_port(), service);
-    let (ex, phone) = exchange(&gw);
+    let gw = fxo_gateway(name, free_udp_port(), service, "polarity-reversal");
+    let (ex, phone) = exchange(&gw, Supervision::Reversal);
     phone.off_hook();
     phone
         .wait_for_tone(ToneKind::Dial, T)
