@@ -4,7 +4,8 @@
 //! baresip auto-answers, plays a 1 kHz tone from a WAV file (module `aufile`) and records the
 //! audio it decodes from the gateway (module `sndfile`, `dump-*-dec.wav`); sox turns that
 //! recording into samples. The phone plays 600 Hz and records what it hears. Each side must
-//! hear the other's tone as the dominant frequency of its loudest second.
+//! hear the other's tone as the dominant frequency of its loudest second. One test has both
+//! register with Kamailio (digest) and call each other through it.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -52,6 +53,12 @@ impl Baresip {
     /// Starts baresip on 127.0.0.1:`sip_port` as `user` offering only `codec`, playing a
     /// 1 kHz tone, auto-answering, and running `commands` (`-e`) once started.
     fn start(name: &str, sip_port: u16, user: &str, codec: &str, commands: &[String]) -> Option<Baresip> {
+        let account = format!("\"Bob\" <sip:{user}@127.0.0.1>;regint=0;answermode=auto;audio_codecs={codec}");
+        Baresip::start_with(name, sip_port, &account, commands)
+    }
+
+    /// Starts baresip with the account line `account` (see [`Baresip::start`]).
+    fn start_with(name: &str, sip_port: u16, account: &str, commands: &[String]) -> Option<Baresip> {
         if !require("baresip") || !require("sox") {
             return None;
         }
@@ -84,11 +91,7 @@ impl Baresip {
             dir.display()
         );
         std::fs::write(dir.join("config"), config).expect("baresip config");
-        std::fs::write(
-            dir.join("accounts"),
-            format!("\"Bob\" <sip:{user}@127.0.0.1>;regint=0;answermode=auto;audio_codecs={codec}\n"),
-        )
-        .expect("baresip accounts");
+        std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("baresip accounts");
         let mut cmd = Command::new("baresip");
         cmd.arg("-f").arg(&dir);
         for c in commands {
@@ -269,4 +272,96 @@ fn baresip_calls_the_phone_in_pcma() {
 #[test]
 fn baresip_calls_the_phone_in_gsm() {
     baresip_calls_phone("gsm", "GSM");
+}
+
+/// The gateway and baresip both register with Kamailio (digest) and call each other through
+/// it: the phone dials baresip's number, baresip (auto-answer) hears the phone and the phone
+/// hears it; then baresip dials the phone's number.
+#[test]
+fn phone_and_baresip_call_each_other_through_kamailio() {
+    use e2e::kamailio::{Registrar, SUBSCRIBERS};
+    if !require("kamailio") {
+        return;
+    }
+    let reg = Registrar::start_proxy(&scratch_dir("kam-baresip"));
+    let (gw_user, gw_pw) = SUBSCRIBERS[0];
+    let (br_user, br_pw) = SUBSCRIBERS[1];
+    let (sip, rtp, bport) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let mut gw = Gatewayd::start(
+        "gw-baresip-kam",
+        &["fxs"],
+        &format!(
+            "[network]\nsip_port = {sip}\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\
+             [[account]]\nname = \"main\"\nuser = \"{gw_user}\"\ndomain = \"127.0.0.1\"\n\
+             outbound_proxy = \"{}\"\npassword = \"{gw_pw}\"\nexpires_s = 60\n\
+             [[port]]\nid = 0\nkind = \"fxs\"\naccount = \"main\"\ndial_plan = \"(1xxx)\"\n\
+             codecs = [\"pcmu\"]\n",
+            rtp + 4,
+            reg.addr()
+        ),
+    );
+    gw.wait_output("account main registered", T)
+        .expect("the gateway registers");
+    let account = format!(
+        "\"Bob\" <sip:{br_user}@127.0.0.1>;auth_pass={br_pw};outbound=\"sip:{};lr\";regint=60;\
+         answermode=auto;audio_codecs=PCMU",
+        reg.addr()
+    );
+    let phone = SimPhone::connect(gw.ports[0].1, PhoneConfig::default()).expect("attach phone");
+    let Some(mut br) = Baresip::start_with("kam-out", bport, &account, &[]) else {
+        return;
+    };
+    // baresip asks for its expiry in the Contact, so the registrar logs no Expires header.
+    let registered = format!("registrar: {br_user} ");
+    assert!(
+        e2e::wait_until(T, || reg.log().contains(&registered).then_some(())).is_some(),
+        "baresip registers:\n{}",
+        reg.log()
+    );
+    phone.off_hook();
+    phone.wait_for_tone(ToneKind::Dial, T).expect("dial tone");
+    phone.dial_dtmf(br_user).expect("dial");
+    br.wait_output("Call established", T)
+        .expect("baresip answers the call routed by Kamailio");
+    let heard = talk(&phone);
+    phone.on_hook();
+    br.wait_output("terminated", T).expect("baresip sees the BYE");
+    assert_tone("the phone hears baresip (through Kamailio)", &heard, BARESIP_HZ);
+    assert_tone(
+        "baresip hears the phone (through Kamailio)",
+        &br.heard(),
+        PHONE_HZ,
+    );
+    drop(br);
+
+    // baresip calls the phone through the proxy.
+    let dial = format!("/dial sip:{gw_user}@127.0.0.1");
+    let Some(mut br) = Baresip::start_with("kam-in", free_udp_port(), &account, &[dial]) else {
+        return;
+    };
+    phone.wait_ringing(T).expect("the phone rings");
+    let cid = phone.wait_caller_id(T).expect("caller ID");
+    assert_eq!(cid.number.as_str(), br_user, "{cid:?}");
+    phone.off_hook();
+    br.wait_output("Call established", T)
+        .expect("baresip sees the answer");
+    let heard = talk(&phone);
+    phone.on_hook();
+    br.wait_output("terminated", T).expect("baresip sees the BYE");
+    assert_tone("the phone hears baresip (through Kamailio)", &heard, BARESIP_HZ);
+    assert_tone(
+        "baresip hears the phone (through Kamailio)",
+        &br.heard(),
+        PHONE_HZ,
+    );
+    let relayed = reg.relayed_invites();
+    assert_eq!(
+        relayed,
+        vec![
+            (gw_user.to_string(), br_user.to_string()),
+            (br_user.to_string(), gw_user.to_string())
+        ],
+        "both INVITEs went through the proxy:\n{}",
+        reg.log()
+    );
 }
