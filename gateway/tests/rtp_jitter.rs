@@ -609,3 +609,49 @@ fn sequence_restart_with_same_ssrc_is_followed() {
     assert!(jb.stats().restarts >= 1);
     assert!(o.played.len() >= 190, "played {}", o.played.len());
 }
+
+#[test]
+fn next_frame_shows_the_packet_after_a_loss() {
+    let mut jb: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+    let trace = talk(10);
+    // Everything arrives at once, except packet 4 which is lost.
+    for p in trace.iter().filter(|p| p.seq != (65000u32 + 4) as u16) {
+        jb.push(
+            LOCAL0,
+            p.ssrc,
+            p.seq,
+            p.ts,
+            p.marker,
+            p.pt,
+            FRAME,
+            &p.seq.to_be_bytes(),
+        );
+    }
+    assert_eq!(jb.next_frame(), None, "nothing is playing yet");
+    let mut t = 0;
+    let mut seen_loss = false;
+    let mut expect_next: Option<Vec<u8>> = None;
+    while t < 40 * FRAME {
+        let p = jb.pop(LOCAL0.wrapping_add(t));
+        match p {
+            Playout::Lost { samples } if !seen_loss => {
+                assert_eq!(samples, FRAME);
+                seen_loss = true;
+                let (pt, next) = jb.next_frame().expect("packet 5 is buffered");
+                assert_eq!(pt, 0);
+                assert_eq!(next, ((65000u32 + 5) as u16).to_be_bytes());
+                expect_next = Some(next.to_vec());
+            }
+            Playout::Frame { payload, .. } => {
+                if let Some(e) = expect_next.take() {
+                    assert_eq!(payload, &e[..], "the frame shown is the one played next");
+                }
+            }
+            _ => {}
+        }
+        t += FRAME;
+    }
+    assert!(seen_loss);
+    // After the last packet (concealed, then silence) there is nothing to show.
+    assert_eq!(jb.next_frame(), None);
+}

@@ -115,6 +115,39 @@ impl Decoder {
         }
     }
 
+    /// Conceals `samples` lost samples at the tail of `fifo` when the packet that follows them,
+    /// `next`, is already buffered: the last concealed frame is interpolated towards its audio.
+    fn conceal_before(&mut self, samples: usize, next: &[u8], fifo: &mut SampleFifo) {
+        match self {
+            Decoder::G711(c, plc) => {
+                let mut ahead = [0i16; MAX_PACKET_SAMPLES];
+                let m = next.len().min(MAX_PACKET_SAMPLES);
+                let Ok(k) = c.decode(&next[..m], &mut ahead[..m]) else {
+                    self.conceal(samples, fifo);
+                    return;
+                };
+                let tail = fifo.tail(samples);
+                let n = tail.len();
+                plc.lost_frame_before(tail, &ahead[..k]);
+                fifo.commit(n);
+            }
+            Decoder::Gsm(d) => {
+                let frames = samples.div_ceil(GSM_SAMPLES);
+                let next = next.first_chunk::<GSM_BYTES>();
+                for i in 0..frames {
+                    let tail = fifo.tail(GSM_SAMPLES);
+                    if let Ok(o) = <&mut [i16; GSM_SAMPLES]>::try_from(tail) {
+                        match next {
+                            Some(f) if i + 1 == frames => d.conceal_before(o, f),
+                            _ => d.conceal(o),
+                        }
+                        fifo.commit(GSM_SAMPLES);
+                    }
+                }
+            }
+        }
+    }
+
     fn reset(&mut self) {
         match self {
             Decoder::G711(_, plc) => plc.reset(),
@@ -602,7 +635,13 @@ impl Stream {
                         self.noise.fill(tail);
                         self.fifo.commit(k);
                     } else {
-                        self.decoder.conceal(samples as usize, &mut self.fifo);
+                        match self.jitter.next_frame() {
+                            Some((pt, next)) if pt == cfg.payload_type => {
+                                self.decoder
+                                    .conceal_before(samples as usize, next, &mut self.fifo)
+                            }
+                            _ => self.decoder.conceal(samples as usize, &mut self.fifo),
+                        }
                     }
                 }
                 Playout::Silence { samples } => {

@@ -513,6 +513,20 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
             .count() as u32
     }
 
+    /// The packet that plays right after what [`Self::pop`] last returned, when it is already
+    /// buffered: its payload type and payload. After [`Playout::Lost`] or [`Playout::Stretch`]
+    /// this lets the concealment interpolate towards the audio that follows instead of
+    /// extrapolating (and fading) into the unknown.
+    pub fn next_frame(&self) -> Option<(u8, &[u8])> {
+        if !self.started {
+            return None;
+        }
+        self.slots
+            .iter()
+            .find(|s| s.used && s.timestamp == self.play_ts)
+            .map(|s| (s.payload_type, &s.data[..s.len as usize]))
+    }
+
     /// Next piece of audio for local time `now` (the caller's sample clock).
     pub fn pop(&mut self, now: u32) -> Playout<'_> {
         let frame = self.cfg.frame_samples;
