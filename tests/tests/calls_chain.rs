@@ -24,7 +24,7 @@ const SUBSCRIBER: &str = "5551001";
 const FXO_LINE: &str = "5552000";
 
 struct Chain {
-    _a: Gatewayd,
+    a: Gatewayd,
     b: Gatewayd,
     ex: Option<ExchangeHandle>,
     phone: SimPhone,
@@ -39,11 +39,12 @@ impl Drop for Chain {
     }
 }
 
-fn chain() -> Chain {
+/// The rig; `name` keeps each test's scratch directories apart.
+fn chain(name: &str) -> Chain {
     let (sip_a, sip_b) = (free_udp_port(), free_udp_port());
     let (rtp_a, rtp_b) = (free_udp_port(), free_udp_port());
     let b = Gatewayd::start(
-        "chain-b",
+        &format!("{name}-b"),
         &["fxo"],
         &format!(
             "[network]\nsip_port = {sip_b}\nrtp_port_min = {rtp_b}\nrtp_port_max = {}\n\
@@ -55,7 +56,7 @@ fn chain() -> Chain {
         ),
     );
     let a = Gatewayd::start(
-        "chain-a",
+        &format!("{name}-a"),
         &["fxs"],
         &format!(
             "[network]\nsip_port = {sip_a}\nrtp_port_min = {rtp_a}\nrtp_port_max = {}\n\
@@ -84,7 +85,7 @@ fn chain() -> Chain {
     .expect("subscriber's phone");
     let phone = SimPhone::connect(a.ports[0].1, PhoneConfig::default()).expect("phone on A");
     Chain {
-        _a: a,
+        a,
         b,
         ex: Some(ex),
         phone,
@@ -141,7 +142,7 @@ impl Chain {
 
 #[test]
 fn phone_calls_a_pstn_subscriber_through_a_second_gateways_fxo_port() {
-    let mut c = chain();
+    let mut c = chain("chain-call");
 
     // Cleared by the subscriber.
     c.call();
@@ -160,4 +161,26 @@ fn phone_calls_a_pstn_subscriber_through_a_second_gateways_fxo_port() {
     c.sub.on_hook();
     c.b.wait_output("call ended", T)
         .expect("B reports the end of the SIP call");
+}
+
+/// A busy subscriber: B hears the exchange's busy tone after dialling and refuses the INVITE
+/// with 486; the phone on A hears busy tone, and B releases the line.
+#[test]
+fn busy_pstn_subscriber_gives_busy_tone_through_both_gateways() {
+    let mut c = chain("chain-busy");
+    c.sub.off_hook();
+    c.sub
+        .wait_for_tone(ToneKind::Dial, T)
+        .expect("the subscriber is off-hook (dial tone)");
+    c.phone.off_hook();
+    c.phone.wait_for_tone(ToneKind::Dial, T).expect("dial tone at A");
+    c.phone.dial_dtmf(SUBSCRIBER).expect("dial");
+    c.phone
+        .wait_for_tone(ToneKind::Busy, T)
+        .expect("busy tone at the phone (B heard busy on its line)");
+    assert!(c.line_released(), "B releases the line: {:?}", c.ex().status());
+    c.a.wait_output("call failed: 486", T)
+        .expect("B refused the INVITE with 486");
+    c.phone.on_hook();
+    c.sub.on_hook();
 }
