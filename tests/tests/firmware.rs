@@ -95,6 +95,8 @@ struct Guest {
     lines: Arc<Mutex<Vec<String>>>,
     web: SocketAddr,
     launched: Instant,
+    /// The runner's state directory (QEMU's pid file is there).
+    state: std::path::PathBuf,
     /// The web page's session cookie (`gw_session=...`).
     cookie: String,
     /// The session's CSRF token (sent with every POST/PUT once logged in).
@@ -142,6 +144,7 @@ impl Guest {
             lines,
             web: SocketAddr::from((Ipv4Addr::LOCALHOST, web_port)),
             launched: Instant::now(),
+            state: state.to_path_buf(),
             cookie: String::new(),
             csrf: String::new(),
         }
@@ -289,6 +292,15 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
+        // While the runner waits, QEMU runs: end it too (it would outlive the runner's shell).
+        if let Ok(None) = self.child.try_wait()
+            && let Ok(pid) = std::fs::read_to_string(self.state.join("qemu.pid"))
+        {
+            let _ = Command::new("kill")
+                .args(["-KILL", pid.trim()])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -767,30 +779,43 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     let cap = Capture::start(&state, rtp_port);
     let phone = wait_until(Duration::from_secs(30), || {
         // The guest's clock drives the line; under TCG on a busy host it runs behind the wall.
+        // Longer DTMF digits than a person's, for the same reason as the attempts below.
         let cfg = PhoneConfig {
             safety: Duration::from_secs(60),
+            dtmf_on: Duration::from_millis(150),
+            dtmf_off: Duration::from_millis(150),
             ..PhoneConfig::default()
         };
         SimPhone::connect(fxs0, cfg).ok()
     })
     .expect("a virtual phone attaches to the guest's FXS port");
     let t = Duration::from_secs(30);
-    phone.off_hook();
-    phone
-        .wait_for_tone(ToneKind::Dial, t)
-        .expect("dial tone from the guest");
-    // 1 + 10 digits: the default plan's `1xxx[2-9]xxxxxxS0` sends it at once.
-    let (sim0, wall0) = (phone.now(), Instant::now());
-    if let Err(e) = phone.dial_dtmf("12125551234") {
-        // The line's clock is the guest's: when the guest falls behind, gatewayd skips ahead
-        // and the phone's sim-time budget runs out while the digits are still going out.
-        eprintln!(
-            "dialling: {e:?} after {:.1} s of line time, {:.1} s of wall time; waiting for the call",
-            (phone.now() - sim0) as f64 / 8000.0,
-            wall0.elapsed().as_secs_f64()
-        );
+    // The line's clock is the guest's: when TCG falls behind on a busy host, gatewayd skips
+    // ahead and a digit can be cut short. Up to three attempts, each checked by gatewayd
+    // starting the call to the whole number.
+    let mut placed = false;
+    for attempt in 1..=3 {
+        phone.off_hook();
+        phone
+            .wait_for_tone(ToneKind::Dial, t)
+            .expect("dial tone from the guest");
+        let calls = g.count("port 0: calling sip:12125551234@");
+        // 1 + 10 digits: the default plan's `1xxx[2-9]xxxxxxS0` sends it at once.
+        if let Err(e) = phone.dial_dtmf("12125551234") {
+            eprintln!("dialling (attempt {attempt}): {e:?}");
+        }
+        let seen = wait_until(Duration::from_secs(20), || {
+            (g.count("port 0: calling sip:12125551234@") > calls).then_some(())
+        });
+        if seen.is_some() {
+            placed = true;
+            break;
+        }
+        eprintln!("attempt {attempt}: gatewayd did not get the whole number; hanging up");
+        phone.on_hook();
+        let _ = phone.pause(Duration::from_millis(1500));
     }
-    g.wait_line("port 0: calling sip:12125551234@", 0, Duration::from_secs(60));
+    assert!(placed, "gatewayd never called the dialled number");
     g.wait_line("port 0: progress 180", 0, t);
     g.wait_line("port 0: answered", 0, t);
     let _ = phone.pause(Duration::from_millis(500));
