@@ -314,25 +314,14 @@ pub async fn control_plane(
                     eprintln!("port {}: {:?}", ev.port, ev.kind);
                     record_event(&status, ev);
                 }
+                // Line digits, for ports whose DTMF goes by SIP INFO.
                 MediaEvent::Audio(a) => {
-                    if let crate::media::AudioEventKind::DtmfStart { digit, .. } = a.kind {
-                        seen.push(*ev);
-                        let _ = digit;
-                    }
-                    if matches!(a.kind, crate::media::AudioEventKind::CallerId(_)) {
+                    if matches!(a.kind, crate::media::AudioEventKind::DtmfStart { .. }) {
                         seen.push(*ev);
                     }
                 }
                 MediaEvent::Stream(_) => seen.push(*ev),
             });
-            // Caller ID decoded on an FXO line: the port's one-stage INVITE carries it.
-            for ev in &seen {
-                if let MediaEvent::Audio(a) = ev
-                    && let crate::media::AudioEventKind::CallerId(c) = &a.kind
-                {
-                    cc.fxo_caller_id(a.port, crate::call::CallerInfo::from_cid(c), now);
-                }
-            }
             if let Some(s) = sip.as_mut() {
                 let legs = &mut s.legs;
                 for ev in seen {

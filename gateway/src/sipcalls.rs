@@ -183,9 +183,12 @@ pub fn account_config(a: &Account) -> Result<AccountConfig, SipStartError> {
         .parse()
         .map_err(|_| bad("user or domain"))?;
     let registrar = sip_uri(registrar).parse().map_err(|_| bad("registrar"))?;
-    // Requests go through the outbound proxy when set, else through the account's proxy.
-    let via = [&a.outbound_proxy, &a.proxy]
+    // Requests go through the outbound proxy when set, else through the account's proxy, else
+    // (calls as well as registrations) through the registrar when it is not the domain itself.
+    let registrar_hop = (a.registrar.trim() != a.domain.trim()).then_some(&a.registrar);
+    let via = [Some(&a.outbound_proxy), Some(&a.proxy), registrar_hop]
         .into_iter()
+        .flatten()
         .find(|s| !s.trim().is_empty());
     let outbound_proxy = match via {
         None => None,
@@ -696,6 +699,21 @@ mod tests {
         assert_eq!(c.registrar.to_string(), "sip:127.0.0.1");
         assert_eq!(c.outbound_proxy.unwrap().to_string(), "sip:127.0.0.1:5070");
         assert_eq!(c.credentials.unwrap().username, "1001");
+        // Without a proxy, calls go through the registrar (not to the domain's port 5060).
+        let b = Account {
+            outbound_proxy: String::new(),
+            domain: "example.net".into(),
+            registrar: "127.0.0.1:5070".into(),
+            ..a.clone()
+        };
+        let c = account_config(&b).unwrap();
+        assert_eq!(c.outbound_proxy.unwrap().to_string(), "sip:127.0.0.1:5070");
+        let d = Account {
+            outbound_proxy: String::new(),
+            registrar: String::new(),
+            ..a
+        };
+        assert!(account_config(&d).unwrap().outbound_proxy.is_none());
     }
 
     fn acct(name: &str, user: &str, password: &str) -> Account {

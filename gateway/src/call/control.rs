@@ -371,6 +371,10 @@ impl CallControl {
                     (PortMachine::Fxo(m), AudioEventKind::CallProgress { heard, .. }) => m.heard(heard, now),
                     (PortMachine::Fxo(m), AudioEventKind::LongSilence { .. }) => m.heard(Heard::Silence, now),
                     (PortMachine::Fxo(m), AudioEventKind::DigitsSent) => m.dial_done(now),
+                    // Caller ID the exchange sent on the idle or ringing line.
+                    (PortMachine::Fxo(m), AudioEventKind::CallerId(cid)) => {
+                        m.caller_id(super::CallerInfo::from_cid(&cid), now)
+                    }
                     _ => {}
                 }
             }
@@ -821,6 +825,60 @@ mod tests {
         cfg.ports[1].dial_plan = "(12".into();
         assert!(cc.reconfigure(&cfg).is_err());
         assert!(drain_media(&mut cc).is_empty());
+    }
+
+    #[test]
+    fn fxo_caller_id_from_the_media_loop_goes_into_the_invite() {
+        let mut cc = CallControl::from_config(&Config::default_for_sim()).unwrap();
+        drain_media(&mut cc);
+        let cid = codecs::callerid::CallerId::new("2125550147", "ALICE").unwrap();
+        cc.media_event(
+            &MediaEvent::Audio(AudioEvent {
+                port: 2,
+                kind: AudioEventKind::CallerId(cid),
+            }),
+            t(0),
+        );
+        // Ringing from the exchange until the port places its call.
+        let ring = |kind, at| {
+            MediaEvent::Line(LineEvent {
+                port: 2,
+                kind: LineEventKind::Fxo(hal::fxo::FxoEvent { kind, at }),
+            })
+        };
+        let mut at = 100;
+        let mut invite = None;
+        for _ in 0..4 {
+            cc.media_event(&ring(hal::fxo::FxoEventKind::RingStart, t(at)), t(at));
+            at += 2000;
+            cc.media_event(
+                &ring(
+                    hal::fxo::FxoEventKind::RingStop {
+                        on: Duration::from_millis(2000),
+                    },
+                    t(at),
+                ),
+                t(at),
+            );
+            at += 4000;
+            cc.poll(t(at));
+            if let Some(r) = cc.take_sip() {
+                invite = Some(r);
+                break;
+            }
+        }
+        let Some(SipRequest {
+            action: PortAction::Invite { caller, .. },
+            ..
+        }) = invite
+        else {
+            panic!("no INVITE: {invite:?}")
+        };
+        let caller = caller.expect("caller");
+        assert_eq!(
+            (caller.number.as_str(), caller.name.as_str()),
+            ("2125550147", "ALICE")
+        );
     }
 
     #[test]
