@@ -15,6 +15,9 @@
 //! answered when sipp answers; audio both ways; the subscriber hangs up and the gateway ends
 //! the SIP call.
 //!
+//! Two-stage PSTN to SIP: the gateway answers the ringing line, asks for a PIN with stutter
+//! dial tone, gives dial tone, collects the number by DTMF and calls it through the account.
+//!
 //! Audio: sipp plays a 1 kHz tone encoded by sox, the subscriber plays 600 Hz; each must be
 //! the dominant tone of what the other side receives (tshark and sox decode sipp's side).
 
@@ -203,6 +206,95 @@ fn pstn_call_to_sip_with_caller_id() {
     assert!(
         sipp.finished_ok(T),
         "sipp saw the call fail (caller ID missing in From/P-Asserted-Identity, or no BYE)"
+    );
+    assert!(
+        line_released(&ex),
+        "the FXO port releases the line: {:?}",
+        ex.status()
+    );
+    drop(gw);
+    ex.stop();
+}
+
+/// Two-stage PSTN to SIP: the subscriber dials the FXO line; the gateway answers it on the
+/// first ring and asks for the PIN with stutter tone; after the PIN the caller hears the
+/// gateway's dial tone, dials a number the line's dial plan sends at once, and the gateway
+/// calls it through the account (sipp); audio both ways; the subscriber hangs up and the
+/// gateway ends the SIP call.
+#[test]
+fn two_stage_pstn_call_with_pin_dials_through_to_sip() {
+    let name = "fxo-two-stage";
+    let service = free_udp_port();
+    let media = free_udp_port();
+    let Some(cap) = Capture::start(name, media) else {
+        return;
+    };
+    let Some(mut sipp) = Sipp::start(SippCall {
+        name,
+        scenario: "uas-play.xml",
+        port: service,
+        media_port: media,
+        codec: PCMU,
+        target: None,
+        tone_secs: 12,
+    }) else {
+        return;
+    };
+    let rtp = free_udp_port();
+    let cfg = format!(
+        "[network]\nsip_port = {}\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\
+         [[account]]\nname = \"pstn\"\nuser = \"{FXO_LINE}\"\ndomain = \"127.0.0.1:{service}\"\n\
+         register = false\n\
+         [[port]]\nid = 0\nkind = \"fxo\"\naccount = \"pstn\"\ncodecs = [\"pcmu\"]\n\
+         fxo_mode = \"two-stage\"\nfxo_pin = \"42\"\nfxo_answer = \"after-dialling\"\n",
+        free_udp_port(),
+        rtp + 4
+    );
+    let mut gw = Gatewayd::start(name, &["fxo"], &cfg);
+    gw.login();
+    let (ex, phone) = exchange(&gw, Supervision::Reversal);
+    phone.off_hook();
+    phone
+        .wait_for_tone(ToneKind::Dial, T)
+        .expect("exchange dial tone");
+    phone.dial_dtmf(FXO_LINE).expect("dial the FXO line");
+    // The gateway answers on the first ring and prompts for the PIN.
+    assert!(
+        wait_until(T, || ex.line(FXO_LINE).filter(|l| l.off_hook).map(|_| ())).is_some(),
+        "the gateway answers the line: {:?}",
+        ex.status()
+    );
+    phone.pause(Duration::from_millis(1000)).expect("pause");
+    phone.dial_dtmf("42").expect("key the PIN");
+    // The prompt was stutter dial tone; after the PIN the tone goes on steady (the same
+    // 350+440 Hz), so the port's state says when the gateway collects the number.
+    let collecting = wait_until(T, || {
+        let st = gw.http_get("/api/status").map(|r| r.1).unwrap_or_default();
+        st.contains("\"call_state\":\"collecting\"").then_some(())
+    });
+    assert!(
+        collecting.is_some(),
+        "the PIN is accepted; the line hears {:?}",
+        phone.heard()
+    );
+    let short = Duration::from_secs(3);
+    phone
+        .wait_for_tone(ToneKind::Dial, short)
+        .or_else(|_| phone.wait_for_tone(ToneKind::StutterDial, short))
+        .expect("the caller hears the gateway's dial tone");
+    // 1 + 10 digits: the default plan's `1xxx[2-9]xxxxxxS0` sends it at once.
+    phone.dial_dtmf("12125551234").expect("dial the SIP number");
+    phone
+        .wait_for_tone(ToneKind::Ringback, T)
+        .expect("the gateway plays ringback on the 180");
+    phone
+        .wait_tone_gone(ToneKind::Ringback, T)
+        .expect("ringback stops when sipp answers");
+    check_audio(&phone, cap);
+    phone.on_hook();
+    assert!(
+        sipp.finished_ok(T),
+        "sipp saw no call, or no BYE after the subscriber hung up"
     );
     assert!(
         line_released(&ex),
