@@ -150,3 +150,43 @@ fn sip_caller_rings_the_phone_in_pcma() {
 fn sip_caller_rings_the_phone_in_gsm() {
     incoming_call(GSM, "\"pcmu\", \"gsm\"");
 }
+
+/// A SIP caller asks for distinctive ring 2 (Alert-Info `Bellcore-dr2`: two short bursts) and
+/// cancels before the phone answers: the phone rings with that cadence and stops; the caller
+/// gets 487.
+#[test]
+fn cancelled_call_rings_with_the_distinctive_cadence_and_stops() {
+    let sip_port = free_udp_port();
+    let gw_sip: SocketAddr = format!("127.0.0.1:{sip_port}").parse().unwrap();
+    let gw = gateway_with_service("calls-sip-cancel", sip_port, free_udp_port(), "\"pcmu\"");
+    let phone = SimPhone::connect(gw.ports[0].1, PhoneConfig::default()).expect("attach phone");
+    let Some(mut sipp) = Sipp::start(SippCall {
+        name: "uac-cancel",
+        scenario: "uac-cancel.xml",
+        port: free_udp_port(),
+        media_port: free_udp_port(),
+        codec: PCMU,
+        target: Some((gw_sip, "5550100")),
+        tone_secs: 1,
+    }) else {
+        return;
+    };
+    phone.wait_ringing(T).expect("the phone rings");
+    let bursts = phone.wait_ring_bursts(2, T).expect("ring bursts");
+    eprintln!("ring bursts: {bursts:?}");
+    // Bellcore dr2: 800 ms on, 400 ms off, 800 ms on, 4 s off (the normal US ring is 2 s on).
+    let (a, b) = (&bursts[0], &bursts[1]);
+    assert!(
+        (600..=1000).contains(&a.on_ms)
+            && a.off_ms.is_some_and(|off| (250..=600).contains(&off))
+            && (600..=1000).contains(&b.on_ms),
+        "not the dr2 cadence: {bursts:?}"
+    );
+    assert!(sipp.finished_ok(T), "sipp did not get 487 for its CANCEL");
+    let stopped = e2e::wait_until(T, || (!phone.is_ringing()).then_some(()));
+    assert!(stopped.is_some(), "the phone still rings after the CANCEL");
+    assert_eq!(
+        phone.caller_id().map(|c| c.number.to_string()),
+        Some("2125550199".into())
+    );
+}

@@ -584,8 +584,10 @@ impl FxsPort {
             self.emit(PortAction::Reject { leg, status: 486 });
             return;
         }
+        // Ring N of the plan: 1 is the normal ring, 2.. the distinctive ones in plan order
+        // (Bellcore dr2 is the first North American distinctive cadence).
         let cadence = distinctive
-            .and_then(|n| self.settings.distinctive.get(usize::from(n).checked_sub(1)?))
+            .and_then(|n| self.settings.distinctive.get(usize::from(n).checked_sub(2)?))
             .unwrap_or(&self.settings.ring)
             .clone();
         self.emit(PortAction::Ringing {
@@ -1136,9 +1138,15 @@ mod tests {
             called: String::new(),
             distinctive_ring: n,
         };
-        p.sip(inc(LegId(1), Some(1)), t(0));
+        // Ring 2 (`Bellcore-dr2`, `alert-2`) is the plan's first distinctive cadence.
+        p.sip(inc(LegId(1), Some(2)), t(0));
         assert_eq!(drain(&mut p)[1], PortAction::Feed(LineFeed::Ringing(dr)));
         p.sip(SipEvent::Ended { leg: LegId(1) }, t(100));
+        drain(&mut p);
+        // Ring 1 is the normal ring.
+        p.sip(inc(LegId(3), Some(1)), t(150));
+        assert_eq!(drain(&mut p)[1], PortAction::Feed(LineFeed::Ringing(us_ring())));
+        p.sip(SipEvent::Ended { leg: LegId(3) }, t(180));
         drain(&mut p);
         // An unknown index falls back to the normal cadence.
         p.sip(inc(LegId(2), Some(9)), t(200));
