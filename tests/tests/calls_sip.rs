@@ -190,3 +190,38 @@ fn cancelled_call_rings_with_the_distinctive_cadence_and_stops() {
         Some("2125550199".into())
     );
 }
+
+/// Nobody answers: the port rings for its `ring_timeout_s`, then refuses the call with 480 and
+/// stops ringing.
+#[test]
+fn unanswered_call_ends_with_480_after_the_ring_timeout() {
+    let sip_port = free_udp_port();
+    let gw_sip: SocketAddr = format!("127.0.0.1:{sip_port}").parse().unwrap();
+    let cfg = format!(
+        "[network]\nsip_port = {sip_port}\n\
+         [[port]]\nid = 0\nkind = \"fxs\"\nring_timeout_s = 10\n\
+         [[port]]\nid = 1\nkind = \"fxs\"\n"
+    );
+    let gw = Gatewayd::start("calls-sip-noanswer", &["fxs", "fxs"], &cfg);
+    let phone = SimPhone::connect(gw.ports[0].1, PhoneConfig::default()).expect("attach phone");
+    let Some(mut sipp) = Sipp::start(SippCall {
+        name: "uac-no-answer",
+        scenario: "uac-no-answer.xml",
+        port: free_udp_port(),
+        media_port: free_udp_port(),
+        codec: PCMU,
+        target: Some((gw_sip, "5550100")),
+        tone_secs: 1,
+    }) else {
+        return;
+    };
+    phone.wait_ringing(T).expect("the phone rings");
+    let started = std::time::Instant::now();
+    assert!(
+        sipp.finished_ok(Duration::from_secs(20)),
+        "sipp did not get 480 after the ring timeout"
+    );
+    eprintln!("rang for {:?} before the 480", started.elapsed());
+    let stopped = e2e::wait_until(T, || (!phone.is_ringing()).then_some(()));
+    assert!(stopped.is_some(), "the phone still rings after the 480");
+}
