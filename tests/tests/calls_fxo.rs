@@ -36,14 +36,14 @@ const PHONE_HZ: f32 = 600.0;
 
 /// A gateway whose only port is an FXO port; its account points at `service` (sipp) for
 /// one-stage calls from the PSTN; `answer` is its `fxo_answer`.
-fn fxo_gateway(name: &str, sip_port: u16, service: u16, answer: &str) -> Gatewayd {
+fn fxo_gateway(name: &str, sip_port: u16, service: u16, answer: &str, extra: &str) -> Gatewayd {
     let rtp = free_udp_port();
     let cfg = format!(
         "[network]\nsip_port = {sip_port}\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\
          [[account]]\nname = \"pstn\"\nuser = \"{FXO_LINE}\"\ndomain = \"127.0.0.1:{service}\"\n\
          register = false\n\
          [[port]]\nid = 0\nkind = \"fxo\"\naccount = \"pstn\"\ncodecs = [\"pcmu\"]\n\
-         fxo_mode = \"one-stage\"\nfxo_destination = \"100\"\nfxo_answer = \"{answer}\"\n",
+         fxo_mode = \"one-stage\"\nfxo_destination = \"100\"\nfxo_answer = \"{answer}\"\n{extra}",
         rtp + 4
     );
     Gatewayd::start(name, &["fxo"], &cfg)
@@ -90,12 +90,23 @@ fn line_released(ex: &ExchangeHandle) -> bool {
 /// The gateway answers the INVITE on the exchange's polarity reversal when the line is
 /// supervised by reversal, else right after dialling.
 fn sip_to_pstn(name: &str, scenario: &str, pstn_hangs_up: bool, supervision: Supervision) {
+    sip_to_pstn_dialling(name, scenario, pstn_hangs_up, supervision, "");
+}
+
+/// As [`sip_to_pstn`], with `extra` port settings (e.g. pulse out-dialling).
+fn sip_to_pstn_dialling(
+    name: &str,
+    scenario: &str,
+    pstn_hangs_up: bool,
+    supervision: Supervision,
+    extra: &str,
+) {
     let sip_port = free_udp_port();
     let answer = match supervision {
         Supervision::Reversal => "polarity-reversal",
         _ => "after-dialling",
     };
-    let gw = fxo_gateway(name, sip_port, free_udp_port(), answer);
+    let gw = fxo_gateway(name, sip_port, free_udp_port(), answer, extra);
     let (ex, phone) = exchange(&gw, supervision);
     let media = free_udp_port();
     let Some(cap) = Capture::start(name, media) else {
@@ -170,6 +181,17 @@ fn sip_call_to_the_pstn_cleared_by_the_sip_caller() {
 }
 
 #[test]
+fn sip_call_to_the_pstn_dialled_with_pulses() {
+    sip_to_pstn_dialling(
+        "fxo-out-pulse",
+        "uac-wait-bye.xml",
+        true,
+        Supervision::Reversal,
+        "fxo_dialling = \"pulse\"\n",
+    );
+}
+
+#[test]
 fn pstn_call_to_sip_with_caller_id() {
     let name = "fxo-in";
     let service = free_udp_port();
@@ -188,7 +210,7 @@ fn pstn_call_to_sip_with_caller_id() {
     }) else {
         return;
     };
-    let gw = fxo_gateway(name, free_udp_port(), service, "polarity-reversal");
+    let gw = fxo_gateway(name, free_udp_port(), service, "polarity-reversal", "");
     let (ex, phone) = exchange(&gw, Supervision::Reversal);
     phone.off_hook();
     phone
