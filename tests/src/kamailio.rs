@@ -198,45 +198,20 @@ impl Registrar {
     /// Starts the registrar on 127.0.0.1 (UDP, a free port) with its files in `dir`, and waits
     /// (at most 10 s) until it answers.
     pub fn start(dir: &Path) -> Registrar {
-        std::fs::create_dir_all(dir).expect("registrar dir");
-        let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, config_text()).expect("write kamailio.cfg");
-        let log = std::fs::File::create(dir.join("kamailio.log")).expect("kamailio log");
-        let port = free_udp_port();
-        let child = Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E", "-m", "32", "-M", "8", "-Y"])
-            .arg(dir)
-            .arg("-w")
-            .arg(dir)
-            .args(["-l", &format!("udp:127.0.0.1:{port}")])
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start kamailio");
-        let r = Registrar {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        assert!(
-            r.answers(Duration::from_secs(10)),
-            "kamailio does not answer on port {port}:\n{}",
-            r.log()
-        );
-        r
+        Registrar::spawn(dir, &config_text())
     }
 
     /// Starts the registrar that also routes calls between its registered subscribers (see
     /// [`proxy_config_text`]) on 127.0.0.1 (UDP, a free port), with its files in `dir`; waits
     /// (at most 10 s) until it answers.
     pub fn start_proxy(dir: &Path) -> Registrar {
+        Registrar::spawn(dir, &proxy_config_text())
+    }
+
+    fn spawn(dir: &Path, config: &str) -> Registrar {
         std::fs::create_dir_all(dir).expect("registrar dir");
         let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, proxy_config_text()).expect("write kamailio.cfg");
+        std::fs::write(&cfg, config).expect("write kamailio.cfg");
         let log = std::fs::File::create(dir.join("kamailio.log")).expect("kamailio log");
         let port = free_udp_port();
         let child = Command::new("kamailio")
@@ -344,26 +319,6 @@ impl Registrar {
 
 impl Drop for Registrar {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let gone = wait_until(Duration::from_secs(1), || {
-            let alive = Command::new("kill")
-                .args(["-0", "--", &group])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            (!alive).then_some(())
-        });
-        if gone.is_none() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &group])
-                .stderr(Stdio::null())
-                .status();
-        }
+        crate::end_process_group(&mut self.child);
     }
 }

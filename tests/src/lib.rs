@@ -340,26 +340,32 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
+        end_process_group(&mut self.child);
+    }
+}
+
+/// Ends a child that leads its own process group (a server that forks workers): TERM to the
+/// group, then KILL to what is left after a second.
+pub fn end_process_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    let gone = wait_until(Duration::from_secs(1), || {
+        let alive = Command::new("kill")
+            .args(["-0", "--", &group])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        (!alive).then_some(())
+    });
+    if gone.is_none() {
         let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
+            .args(["-KILL", "--", &group])
             .stderr(Stdio::null())
             .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let gone = wait_until(Duration::from_secs(1), || {
-            let alive = Command::new("kill")
-                .args(["-0", "--", &group])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            (!alive).then_some(())
-        });
-        if gone.is_none() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &group])
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }

@@ -246,6 +246,33 @@ impl Drop for Capture {
     }
 }
 
+/// Starts tshark recording loopback traffic matching `filter` into `file`, in its own process
+/// group, and returns once dumpcap says "Capturing on 'Loopback: lo'".
+pub fn start_tshark(filter: &str, file: &Path) -> Child {
+    let mut child = Command::new("tshark")
+        .args(["-i", "lo", "-f", filter, "-w"])
+        .arg(file)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tshark");
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains("Capturing on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("tshark did not start capturing");
+    child
+}
+
 impl Capture {
     /// Starts capturing and waits until tshark records; `None` (without CI) when tshark is
     /// missing.
@@ -255,28 +282,7 @@ impl Capture {
         }
         let dir = scratch_dir(&format!("cap-{name}"));
         let file = dir.join("rtp.pcap");
-        let mut child = Command::new("tshark")
-            .args(["-i", "lo", "-f", &format!("udp dst port {port}"), "-w"])
-            .arg(&file)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tshark");
-        // dumpcap says "Capturing on 'Loopback: lo'" once it records.
-        let err = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                if l.contains("Capturing on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("tshark did not start capturing");
+        let child = start_tshark(&format!("udp dst port {port}"), &file);
         Some(Capture { child, file, port })
     }
 

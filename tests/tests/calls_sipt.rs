@@ -235,27 +235,7 @@ impl Capture {
         need("tshark");
         let dir = scratch_dir(&format!("sipt-cap-{name}"));
         let file = dir.join("sip.pcap");
-        let mut child = Command::new("tshark")
-            .args(["-i", "lo", "-f", &format!("udp port {port}"), "-w"])
-            .arg(&file)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tshark");
-        let err = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                if l.contains("Capturing on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("tshark did not start capturing");
+        let child = e2e::peers::start_tshark(&format!("udp port {port}"), &file);
         // dumpcap may say so before packets reach the file: probe with keep-alive datagrams
         // (CRLF CRLF, ignored by SIP stacks) until one is recorded.
         let start = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
