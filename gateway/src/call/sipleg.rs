@@ -974,7 +974,7 @@ impl SipLegs {
                 account,
                 request,
             } => {
-                if let Err((r, trunk)) = self.incoming(ua, cc, call, account, &request, now, at, bind)
+                if let Err((r, trunk)) = self.incoming(cc, call, account, &request, at, bind)
                     && let Err(e) = self.refuse(ua, now, call, r.status(), trunk)
                 {
                     eprintln!("incoming call: reject: {e}");
@@ -1113,19 +1113,15 @@ impl SipLegs {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn incoming(
         &mut self,
-        ua: &mut UserAgent,
         cc: &mut CallControl,
         call: CallHandle,
         account: Option<AccountId>,
         request: &Message,
-        _now: std::time::Instant,
         at: hal::Instant,
         bind: &mut dyn FnMut(IpAddr, (u16, u16), u16) -> Result<StdRtpSocketPair, BindError>,
     ) -> Result<(), (Refusal, Option<TrunkBehaviour>)> {
-        let _ = ua;
         // SIP-T/SIP-I: the IAM's called number routes the call, its calling number is the
         // caller ID. A body part we cannot handle whose handling is required gets 415.
         let iam = match isup_of(request, Variant::Itu) {
