@@ -141,6 +141,8 @@ pub struct JitterStats {
     pub shrunk_samples: u64,
     /// Audio frames dropped to shrink the delay during speech.
     pub dropped: u64,
+    /// Frames played from a redundant copy (RFC 2198) because their own packet was missing.
+    pub recovered: u64,
     /// Delay of the playout point behind the fastest path, at the last pop (samples).
     pub current_delay: u32,
     /// Current target delay (samples).
@@ -154,6 +156,8 @@ pub struct JitterStats {
 #[derive(Debug, Clone, Copy)]
 struct Slot<const P: usize> {
     used: bool,
+    /// Filled from a redundant copy; the packet itself has not arrived.
+    recovered: bool,
     marker: bool,
     payload_type: u8,
     seq: u16,
@@ -166,6 +170,7 @@ struct Slot<const P: usize> {
 impl<const P: usize> Slot<P> {
     const EMPTY: Self = Slot {
         used: false,
+        recovered: false,
         marker: false,
         payload_type: 0,
         seq: 0,
@@ -420,10 +425,29 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
                 outcome = PushOutcome::Restarted;
             }
         }
+        if let Some(s) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.used && s.recovered && s.timestamp == timestamp)
+        {
+            // The packet whose redundant copy stands in for it came after all: it takes its
+            // place (same audio), and the frame no longer counts as recovered.
+            if payload.len() <= P && s.samples == samples {
+                s.recovered = false;
+                s.seq = seq;
+                s.marker = marker;
+                s.payload_type = payload_type;
+                s.len = payload.len() as u16;
+                s.data[..payload.len()].copy_from_slice(payload);
+            }
+            self.stats.received += 1;
+            self.observe_transit(arrival, timestamp);
+            return outcome;
+        }
         if self
             .slots
             .iter()
-            .any(|s| s.used && (s.seq == seq || s.timestamp == timestamp))
+            .any(|s| s.used && ((s.seq == seq && !s.recovered) || s.timestamp == timestamp))
             || self.was_played(seq)
         {
             self.stats.duplicates += 1;
@@ -477,6 +501,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         };
         let s = &mut self.slots[idx];
         s.used = true;
+        s.recovered = false;
         s.marker = marker;
         s.payload_type = payload_type;
         s.seq = seq;
@@ -485,6 +510,67 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         s.len = payload.len() as u16;
         s.data[..payload.len()].copy_from_slice(payload);
         outcome
+    }
+
+    /// Offers a redundant copy of a frame (RFC 2198), carried by a later packet. It is kept only
+    /// when that frame is still to be played and neither buffered nor played already, i.e. when
+    /// its own packet is missing so far; then it plays as if that packet had come. `seq` is the
+    /// sequence number the frame's own packet had (the carrying packet's minus the frames in
+    /// between). The copy says nothing about network timing: the delay estimate ignores it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_redundant(
+        &mut self,
+        ssrc: u32,
+        seq: u16,
+        timestamp: u32,
+        payload_type: u8,
+        samples: u32,
+        payload: &[u8],
+    ) -> PushOutcome {
+        if payload.len() > P {
+            return PushOutcome::TooLarge;
+        }
+        let samples = if samples == 0 {
+            self.cfg.frame_samples
+        } else {
+            samples
+        };
+        if self.ssrc != Some(ssrc) {
+            return PushOutcome::Late;
+        }
+        if self
+            .slots
+            .iter()
+            .any(|s| s.used && (s.timestamp == timestamp || s.seq == seq))
+            || self.was_played(seq)
+        {
+            return PushOutcome::Duplicate;
+        }
+        if self.last_seq.is_some_and(|last| !seq_newer(seq, last)) {
+            return PushOutcome::Late;
+        }
+        if self.started {
+            let late_by = self.play_ts.wrapping_sub(timestamp.wrapping_add(samples)) as i32;
+            let ahead = timestamp.wrapping_sub(self.play_ts) as i32;
+            if late_by >= 0 || ahead.unsigned_abs() > self.cfg.max_jump {
+                return PushOutcome::Late;
+            }
+        }
+        // Never evicts a packet for a copy.
+        let Some(idx) = self.slots.iter().position(|s| !s.used) else {
+            return PushOutcome::Overflow;
+        };
+        let s = &mut self.slots[idx];
+        s.used = true;
+        s.recovered = true;
+        s.marker = false;
+        s.payload_type = payload_type;
+        s.seq = seq;
+        s.timestamp = timestamp;
+        s.samples = samples;
+        s.len = payload.len() as u16;
+        s.data[..payload.len()].copy_from_slice(payload);
+        PushOutcome::Buffered
     }
 
     /// Slot with the earliest timestamp relative to `reference`.
@@ -653,6 +739,9 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
                 .consecutive_missing
                 .saturating_sub(missing)
                 .min(self.stats.lost as u32) as u64;
+        }
+        if s.recovered {
+            self.stats.recovered += 1;
         }
         self.mark_played(s.seq, true);
         self.play_ts = s.timestamp.wrapping_add(s.samples);

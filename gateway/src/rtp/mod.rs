@@ -7,12 +7,14 @@
 //! - [`jitter`]: the adaptive jitter buffer.
 //! - [`dtmf_event`]: RFC 4733 telephone-event payloads, sender and receiver.
 //! - [`cn`]: RFC 3389 comfort noise payloads.
+//! - [`red`]: RFC 2198 redundant audio payloads (`red/8000`).
 //! - [`socket`]: the thin UDP edge (RTP/RTCP port pair bound to the SDP address).
 
 pub mod cn;
 pub mod dtmf_event;
 pub mod jitter;
 pub mod packet;
+pub mod red;
 pub mod rtcp;
 pub mod session;
 pub mod socket;
