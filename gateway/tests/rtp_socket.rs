@@ -132,3 +132,17 @@ fn std_pair_for_the_media_thread_is_non_blocking() {
         Err(BindError::Unspecified)
     ));
 }
+
+#[test]
+fn a_hint_past_the_range_starts_over_at_its_first_pair() {
+    use gateway::rtp::socket::StdRtpSocketPair;
+    let port = |hint| {
+        StdRtpSocketPair::bind(lo(), 45000..=45007, hint)
+            .unwrap()
+            .rtp_port()
+            .unwrap()
+    };
+    // After the last pair, consecutive calls give the port past the range: the first pair
+    // again, not the last one just freed.
+    assert_eq!(port(45008), port(45000));
+}

@@ -68,7 +68,9 @@ impl StdRtpSocketPair {
         }
         // Even ports p with p + 1 still in range.
         let pairs = ((last - 1 - first) / 2 + 1) as u32;
-        let start = (start_hint.clamp(first, last).saturating_sub(first) / 2) as u32;
+        // A hint past the range starts over at its first pair (not its last: the pair a call
+        // just freed would be taken again, and late packets of that call with it).
+        let start = (start_hint.saturating_sub(first) / 2) as u32 % pairs;
         for k in 0..pairs {
             let port = first + (((start + k) % pairs) * 2) as u16;
             let rtp = match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
