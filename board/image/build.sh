@@ -7,8 +7,8 @@
 # Environment: OUT (default target/firmware/image/BOARD), TOOLS (target/firmware-tools),
 #   CROSS_TARGET_DIR (cargo target dir of the cross build, default target/firmware-cross),
 #   SRC (the source tree to build gatewayd from, default this repository).
-# Writes OUT/{Image.gz,rootfs.cpio.lz4,config.img,board.toml,cmdline,sizes.txt} and prints the
-# sizes; also OUT/Image, the kernel as a boot loader leaves it in RAM (what the runner loads).
+# Writes OUT/{Image.gz,rootfs.cpio.lz4,config.img,board.toml,factory.toml,cmdline,sizes.txt}
+# and prints the sizes; also OUT/Image, the kernel as a boot loader leaves it in RAM (what the runner loads).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BOARD=${1:-${BOARD:-qemu-aarch64}}
@@ -70,6 +70,8 @@ fi
 # speed, so the runner is given the inflated kernel.
 gzip -d -c "$OUT/Image.gz" >"$OUT/Image"
 cp "$board_file" "$OUT/board.toml"
+# The factory configuration beside it: the runner reads its RTP port range before first boot.
+cp "$root/board/image/rootfs/etc/gatewayd/factory.toml" "$OUT/factory.toml"
 grep -v '^#' "$root/board/image/cmdline" | tr -s ' \n' ' ' | sed 's/ *$//' >"$OUT/cmdline"
 
 # 4. Configuration partition template (the runner copies it once into its state directory).

@@ -8,7 +8,9 @@
 #   SIP_PORT   host UDP port forwarded to the guest's SIP port 5060 (5070)
 #   WEB_PORT   host TCP port forwarded to the guest's web page, port 80 (8088)
 #   LINE_PORT  host TCP port of the first line port; port N is LINE_PORT+N (7101)
-#   RTP_PORT   host UDP port forwarded to the guest's first RTP port pair, 16384/16385 (none)
+#   RTP_PORTS  FIRST-LAST: the UDP ports forwarded to the guest port for port (host 127.0.0.1:P ->
+#              guest 10.0.2.15:P), RTP and RTCP; by default gatewayd's RTP port range as configured
+#              on the configuration disk (factory: 16384-16391); `none` forwards none
 #   MEM        guest RAM in MiB (128)
 # The serial console is this terminal: log in is not needed; `poweroff` in the guest or Ctrl-A x
 # stops QEMU. SIGINT/SIGTERM (when not on a terminal) stop it as well.
@@ -38,13 +40,56 @@ kernel=$IMAGE/Image
 cmdline="console=ttyAMA0 quiet panic=5"
 [ -f "$IMAGE/cmdline" ] && cmdline=$(cat "$IMAGE/cmdline")
 
-rtp_fwd=
-[ -n "${RTP_PORT:-}" ] &&
-  rtp_fwd=",hostfwd=udp:127.0.0.1:$RTP_PORT-:16384,hostfwd=udp:127.0.0.1:$((RTP_PORT + 1))-:16385"
-
 mkdir -p "$STATE"
 if [ "${FRESH:-0}" = 1 ] || [ ! -f "$STATE/config.img" ]; then
   cp "$IMAGE/config.img" "$STATE/config.img"
+fi
+
+# Media: gatewayd puts its own address and RTP port in its SDP, so each port of its RTP range is
+# forwarded to the same port number on the host (as a router's port forwarding to an ATA): a far
+# end on the host sends to 127.0.0.1 and the port of the SDP, whichever pair a call uses. The
+# range is the one configured (the configuration disk, read without mounting it; else the
+# image's factory configuration; else gatewayd's defaults), or RTP_PORTS.
+# network_key FILE KEY: KEY's value in FILE's [network] table (empty when absent).
+network_key() {
+  awk -v k="$2" '/^[ \t]*\[/ { s = ($0 ~ /^[ \t]*\[network\][ \t]*$/); next }
+    s { split($0, kv, "="); gsub(/[ \t"\r]/, "", kv[1]); gsub(/[ \t"\r]/, "", kv[2]);
+        if (kv[1] == k) { print kv[2]; exit } }' "$1"
+}
+rtp_from=
+if [ -z "${RTP_PORTS:-}" ]; then
+  conf=$(mktemp)
+  debugfs=$(command -v debugfs || echo /sbin/debugfs)
+  if "$debugfs" -R "cat /gateway.toml" "$STATE/config.img" >"$conf" 2>/dev/null && [ -s "$conf" ]; then
+    rtp_from="configuration disk"
+  elif cp "$IMAGE/factory.toml" "$conf" 2>/dev/null ||
+    cp "$root/board/image/rootfs/etc/gatewayd/factory.toml" "$conf" 2>/dev/null; then
+    rtp_from="factory configuration"
+  else
+    : >"$conf"
+    rtp_from="gatewayd's defaults"
+  fi
+  lo=$(network_key "$conf" rtp_port_min)
+  hi=$(network_key "$conf" rtp_port_max)
+  rm -f "$conf"
+  RTP_PORTS=${lo:-16384}-${hi:-16482}
+fi
+rtp_fwd=
+rtp_msg=
+if [ "$RTP_PORTS" != none ]; then
+  lo=${RTP_PORTS%-*}
+  hi=${RTP_PORTS#*-}
+  case "$lo$hi" in
+    *[!0-9]* | '') echo "qemu: RTP_PORTS=$RTP_PORTS: expected FIRST-LAST or none" >&2; exit 2 ;;
+  esac
+  if [ "$lo" -lt 1024 ] || [ "$hi" -gt 65535 ] || [ "$hi" -le "$lo" ]; then
+    echo "qemu: RTP port range $lo-$hi (${rtp_from:-RTP_PORTS}) is not a range of unprivileged UDP ports" >&2
+    exit 2
+  fi
+  for ((p = lo; p <= hi; p++)); do
+    rtp_fwd+=",hostfwd=udp:127.0.0.1:$p-:$p"
+  done
+  rtp_msg="  RTP:       udp 127.0.0.1:$lo-$hi -> guest 10.0.2.15:$lo-$hi, port for port (${rtp_from:-RTP_PORTS})"
 fi
 
 # One virtio-serial port per board port, in board order, named port0, port1, ...; its host end
@@ -67,7 +112,7 @@ cat <<MSG
 qemu: booting $BOARD (TCG) from $IMAGE
   web page:  http://127.0.0.1:$WEB_PORT/
   SIP:       udp 127.0.0.1:$SIP_PORT -> guest 10.0.2.15:5060 (the guest reaches the host as 10.0.2.2)
-${RTP_PORT:+  RTP:       udp 127.0.0.1:$RTP_PORT-$((RTP_PORT + 1)) -> guest 10.0.2.15:16384-16385 (first call)
+${rtp_msg:+$rtp_msg
 }  configuration disk: $STATE/config.img (kept between runs; FRESH=1 for factory settings)
   line ports (attach a virtual phone or the simulated exchange):
 $(printf '%s\n' "${attach[@]}")

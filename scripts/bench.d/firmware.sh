@@ -52,7 +52,7 @@ launch() {
   cp "$work/config.img" "$work/state/config.img"
   : >"$out"
   t0=$(now)
-  IMAGE=$1 STATE=$work/state WEB_PORT=$(free_port tcp) SIP_PORT=$(free_port udp) \
+  IMAGE=$1 STATE=$work/state WEB_PORT=$(free_port tcp) SIP_PORT=$(free_port udp) RTP_PORTS=none \
     LINE_PORT=$((20000 + RANDOM % 20000)) \
     board/qemu/run.sh "$BOARD" </dev/null >"$out" 2>&1 &
   local runner=$!
