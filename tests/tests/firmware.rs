@@ -11,12 +11,15 @@
 //!   configuration partition and gatewayd registers with Kamailio across QEMU's user-mode NAT
 //!   (status API and Kamailio's location table);
 //! - killing gatewayd: the supervisor restarts it, the page answers and it registers again;
-//! - a call from a virtual phone on the guest's FXS port through the account: Kamailio hands
-//!   it to sipp on the host, which answers and echoes the RTP; the phone hears its own tone
-//!   back (audio through the NAT both ways); gatewayd's RSS during the call;
+//! - three calls in a row from a virtual phone on the guest's FXS port through the account:
+//!   Kamailio hands each to sipp on the host, which answers and plays a tone; the phone hears it
+//!   and the guest's RTP carries the phone's tone (audio through the NAT both ways on every
+//!   call: the guest's RTP port range is forwarded port for port, and a pair freed by one call
+//!   is used again by a later one); gatewayd's RSS during the first call;
 //! - a hung gatewayd (stopped, so the watchdog is no longer fed) resetting the board;
-//! - a clean power-off, and a second launch from the kept configuration disk: the runner's
-//!   time from launch to "registered" is recorded (printed, never asserted).
+//! - a clean power-off, and a second launch from the kept configuration disk: the runner
+//!   forwards the RTP port range configured there; its time from launch to "registered" is
+//!   recorded (printed, never asserted).
 //!
 //! The build takes minutes on a fresh clone; a missing toolchain fails the test with the
 //! reason. Kamailio and sipp come from scripts/deps.sh (test-firmware.apt): with `CI` set their
@@ -56,15 +59,25 @@ fn free_udp_port() -> u16 {
         .expect("free UDP port")
 }
 
-/// Two consecutive free UDP ports (RTP and RTCP).
-fn free_rtp_ports() -> u16 {
+/// RTP/RTCP pairs in the guest's RTP port range: fewer than the calls made, so that a later
+/// call takes a pair an earlier one freed.
+const RTP_PAIRS: u16 = 2;
+/// Calls made one after the other after the same gatewayd start.
+const CALLS: usize = 3;
+
+/// A free range of UDP ports for [`RTP_PAIRS`] RTP/RTCP pairs, starting at an even port.
+fn free_rtp_range() -> (u16, u16) {
     for _ in 0..50 {
-        let base = free_udp_port();
-        if base < 65000 && (0..2).all(|i| UdpSocket::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok()) {
-            return base;
+        let base = free_udp_port() & !1;
+        let last = base + 2 * RTP_PAIRS - 1;
+        if base > 1024
+            && base < 65000
+            && (base..=last).all(|p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).is_ok())
+        {
+            return (base, last);
         }
     }
-    panic!("no two consecutive free UDP ports");
+    panic!("no {} consecutive free UDP ports", 2 * RTP_PAIRS);
 }
 
 /// Three consecutive free TCP ports for the board's line ports.
@@ -84,8 +97,9 @@ struct Ports {
     web: u16,
     sip: u16,
     line: u16,
-    /// To the guest's first RTP port pair (16384/16385): the first call's media.
-    rtp: u16,
+    /// The guest's RTP port range, forwarded port for port (the same numbers on the host);
+    /// None: the runner forwards the range configured on the configuration disk.
+    rtp: Option<(u16, u16)>,
 }
 
 /// The QEMU process and everything its serial console printed.
@@ -111,14 +125,18 @@ impl Guest {
             line: line_port,
             rtp: rtp_port,
         } = ports;
-        let mut child = Command::new(workspace_root().join("board/qemu/run.sh"))
+        let mut runner = Command::new(workspace_root().join("board/qemu/run.sh"));
+        match rtp_port {
+            Some((lo, hi)) => runner.env("RTP_PORTS", format!("{lo}-{hi}")),
+            None => runner.env_remove("RTP_PORTS"),
+        };
+        let mut child = runner
             .arg(BOARD)
             .env("STATE", state)
             .env("FRESH", if fresh { "1" } else { "0" })
             .env("WEB_PORT", web_port.to_string())
             .env("SIP_PORT", sip_port.to_string())
             .env("LINE_PORT", line_port.to_string())
-            .env("RTP_PORT", rtp_port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -345,6 +363,13 @@ fn port_off_hook(status: &serde_json::Value, id: u64) -> Option<bool> {
         .as_bool()
 }
 
+/// Whether the status page lists a call on port `id`.
+fn port_in_call(status: &serde_json::Value, id: u64) -> bool {
+    status["calls"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["port"].as_u64() == Some(id)))
+}
+
 /// The account on the host's Kamailio, as the web page's JSON API takes it: the guest reaches
 /// the host as 10.0.2.2 (registrar, and proxy for calls).
 fn account_json(kport: u16) -> serde_json::Value {
@@ -432,7 +457,7 @@ const FAR_END_XML: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 "#;
 
-/// sipp on the host as the far end of one call ([`FAR_END_XML`]); ended when dropped.
+/// sipp on the host as the far end of [`CALLS`] calls ([`FAR_END_XML`]); ended when dropped.
 struct Sipp {
     child: Child,
     log: std::path::PathBuf,
@@ -461,7 +486,8 @@ impl Sipp {
                 "-nostdin",
             ])
             .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
-            .args(["-m", "1", "-timeout", "180s", "-trace_err", "-error_file"])
+            .args(["-m", &CALLS.to_string(), "-timeout", "180s"])
+            .args(["-trace_err", "-error_file"])
             .arg(dir.join("sipp-errors.log"))
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -472,7 +498,7 @@ impl Sipp {
         Sipp { child, log }
     }
 
-    /// Waits (bounded) for sipp to end after its one call; true when the call succeeded.
+    /// Waits (bounded) for sipp to end after its calls; true when every call succeeded.
     fn finished(&mut self, timeout: Duration) -> bool {
         wait_until(timeout, || self.child.try_wait().ok().flatten()).is_some_and(|s| s.success())
     }
@@ -485,19 +511,26 @@ impl Drop for Sipp {
     }
 }
 
-/// tshark capturing the loopback UDP of one port (the guest's forwarded RTP port).
+/// tshark capturing the loopback UDP of the guest's forwarded RTP port range.
 struct Capture {
     child: Child,
     file: std::path::PathBuf,
+    ports: (u16, u16),
+}
+
+/// One RTP stream the guest sent: its source port on the host and its audio, decoded by sox.
+struct GuestStream {
     port: u16,
+    audio: Vec<i16>,
 }
 
 impl Capture {
-    fn start(dir: &std::path::Path, port: u16) -> Capture {
+    fn start(dir: &std::path::Path, ports: (u16, u16)) -> Capture {
         let file = dir.join("rtp.pcap");
         let err = dir.join("tshark.log");
+        let filter = format!("udp portrange {}-{}", ports.0, ports.1);
         let child = Command::new("tshark")
-            .args(["-i", "lo", "-f", &format!("udp port {port}"), "-w"])
+            .args(["-i", "lo", "-f", &filter, "-w"])
             .arg(&file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -510,47 +543,83 @@ impl Capture {
                 .filter(|l| l.contains("Capturing on"))
         })
         .expect("tshark starts capturing");
-        Capture { child, file, port }
+        Capture { child, file, ports }
     }
 
-    /// Ends the capture; returns what the guest sent from its RTP port, decoded by sox (PCMU).
-    fn guest_audio(mut self, dir: &std::path::Path) -> Vec<i16> {
+    /// Ends the capture; returns the RTP streams the guest sent from its port range (one per
+    /// source port and SSRC, in the order they started), each decoded by sox (PCMU).
+    fn guest_streams(mut self, dir: &std::path::Path) -> Vec<GuestStream> {
         // SIGINT: tshark closes the file properly.
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(&self.file)
-            .args(["-d", &format!("udp.port=={},rtp", self.port)])
-            .args(["-Y", &format!("rtp && udp.srcport=={}", self.port)])
-            .args(["-T", "fields", "-e", "rtp.payload"])
+        let (lo, hi) = self.ports;
+        let mut cmd = Command::new("tshark");
+        cmd.arg("-r").arg(&self.file);
+        for p in (lo..=hi).step_by(2) {
+            cmd.args(["-d", &format!("udp.port=={p},rtp")]);
+        }
+        let out = cmd
+            .args(["-Y", &format!("rtp && udp.srcport>={lo} && udp.srcport<={hi}")])
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "udp.srcport",
+                "-e",
+                "rtp.ssrc",
+                "-e",
+                "rtp.payload",
+            ])
             .output()
             .expect("run tshark on the capture");
-        let hex: String = String::from_utf8_lossy(&out.stdout)
-            .chars()
-            .filter(char::is_ascii_hexdigit)
-            .collect();
-        let bytes: Vec<u8> = (0..hex.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-            .collect();
-        let (ul, pcm) = (dir.join("sent.ul"), dir.join("sent.s16"));
-        std::fs::write(&ul, &bytes).expect("write the captured payload");
-        let st = Command::new("sox")
-            .args(["-t", "ul", "-r", "8000", "-c", "1"])
-            .arg(&ul)
-            .args(["-t", "s16", "-e", "signed", "-b", "16"])
-            .arg(&pcm)
-            .status()
-            .expect("run sox");
-        assert!(st.success(), "sox could not decode the captured payload");
-        std::fs::read(&pcm)
-            .expect("decoded audio")
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        let mut streams: Vec<((u16, String), Vec<u8>)> = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut f = line.split('\t');
+            let (Some(port), Some(ssrc), Some(payload)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            let Ok(port) = port.trim().parse::<u16>() else {
+                continue;
+            };
+            let key = (port, ssrc.trim().to_string());
+            let hex: String = payload.chars().filter(char::is_ascii_hexdigit).collect();
+            let bytes =
+                (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok());
+            match streams.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, b)) => b.extend(bytes),
+                None => streams.push((key, bytes.collect())),
+            }
+        }
+        streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, ((port, _), bytes))| GuestStream {
+                port,
+                audio: decode_pcmu(dir, &format!("sent{i}"), &bytes),
+            })
             .collect()
     }
+}
+
+/// PCMU decoded by sox (through files `NAME.ul` and `NAME.s16` in `dir`).
+fn decode_pcmu(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Vec<i16> {
+    let (ul, pcm) = (dir.join(format!("{name}.ul")), dir.join(format!("{name}.s16")));
+    std::fs::write(&ul, bytes).expect("write the captured payload");
+    let st = Command::new("sox")
+        .args(["-t", "ul", "-r", "8000", "-c", "1"])
+        .arg(&ul)
+        .args(["-t", "s16", "-e", "signed", "-b", "16"])
+        .arg(&pcm)
+        .status()
+        .expect("run sox");
+    assert!(st.success(), "sox could not decode the captured payload");
+    std::fs::read(&pcm)
+        .expect("decoded audio")
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
 }
 
 impl Drop for Capture {
@@ -604,6 +673,35 @@ fn boot_milestones(g: &Guest, boot: usize) -> String {
     )
 }
 
+/// Goes off-hook and dials `number` in DTMF until gatewayd calls it. The line's clock is the
+/// guest's: when TCG falls behind on a busy host, gatewayd skips ahead and a digit can be cut
+/// short. Up to three attempts, each checked by gatewayd starting the call to the whole number.
+fn dial(g: &Guest, phone: &SimPhone, number: &str) {
+    let t = Duration::from_secs(30);
+    let calling = format!("port 0: calling sip:{number}@");
+    for attempt in 1..=3 {
+        phone.off_hook();
+        phone
+            .wait_for_tone(ToneKind::Dial, t)
+            .expect("dial tone from the guest");
+        let calls = g.count(&calling);
+        if let Err(e) = phone.dial_dtmf(number) {
+            eprintln!("dialling (attempt {attempt}): {e:?}");
+        }
+        if wait_until(Duration::from_secs(20), || {
+            (g.count(&calling) > calls).then_some(())
+        })
+        .is_some()
+        {
+            return;
+        }
+        eprintln!("attempt {attempt}: gatewayd did not get the whole number; hanging up");
+        phone.on_hook();
+        let _ = phone.pause(Duration::from_millis(1500));
+    }
+    panic!("gatewayd never called the dialled number {number}");
+}
+
 #[test]
 fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     if ["kamailio", "kamcmd", "sipp", "sox", "tshark"]
@@ -614,24 +712,30 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     }
     build_image();
     let state = e2e::scratch_dir("firmware-qemu");
-    let (kport, sipp_port, media_port) = (free_udp_port(), free_udp_port(), free_udp_port());
-    let (web_port, line_port, rtp_port) = (free_tcp_port(), free_line_ports(), free_rtp_ports());
-    // Calls to 1 + 10 digits go to sipp; the guest's first RTP port is the forwarded one.
+    // The guest's RTP port range, forwarded port for port: the ports its SDP names are the
+    // host's too, so only the address needs rewriting (Kamailio does, see below).
+    let rtp_range = free_rtp_range();
+    let udp_port = || loop {
+        let p = free_udp_port();
+        if !(rtp_range.0..=rtp_range.1).contains(&p) {
+            break p;
+        }
+    };
+    let (kport, sipp_port, media_port) = (udp_port(), udp_port(), udp_port());
+    let (web_port, line_port) = (free_tcp_port(), free_line_ports());
+    // Calls to 1 + 10 digits go to sipp.
     let kam = Kamailio::start(
         &workspace_root().join("board/qemu/kamailio.cfg"),
         &format!("udp:127.0.0.1:{kport}"),
         &state.join("kamailio"),
-        &[
-            format!("SERVICE=\"sip:127.0.0.1:{sipp_port}\""),
-            format!("GUEST_MEDIA=\"/m=audio 16384 /m=audio {rtp_port} /\""),
-        ],
+        &[format!("SERVICE=\"sip:127.0.0.1:{sipp_port}\"")],
     );
     let mut sipp = Sipp::start(&state, sipp_port, media_port);
     let ports = Ports {
         web: web_port,
-        sip: free_udp_port(),
+        sip: udp_port(),
         line: line_port,
-        rtp: rtp_port,
+        rtp: Some(rtp_range),
     };
     let mut g = Guest::boot(&state, true, ports);
 
@@ -691,9 +795,12 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     eprintln!("MEASURE gatewayd RSS idle in the guest: {rss} kB (target under 8192 kB)");
     assert!(rss.parse::<u64>().is_ok(), "RSS read from the guest: '{rss}'");
 
-    // A SIP account through the page's JSON API (ports 0 and 1 use it).
+    // A SIP account through the page's JSON API (ports 0 and 1 use it), and the RTP port range
+    // the runner forwards.
     let mut cfg = g.get_json("/api/config").expect("GET /api/config");
     cfg["account"] = serde_json::json!([account_json(kport)]);
+    cfg["network"]["rtp_port_min"] = rtp_range.0.into();
+    cfg["network"]["rtp_port_max"] = rtp_range.1.into();
     for p in cfg["port"].as_array_mut().expect("ports in the configuration") {
         if p["kind"] == "fxs" {
             p["account"] = "main".into();
@@ -772,14 +879,15 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     assert_ne!(pid, pid2, "a new gatewayd process runs");
     assert!(location(&kam).is_some(), "Kamailio keeps a binding");
 
-    // A call from a virtual phone on the guest's FXS port through the account: Kamailio on the
-    // host hands it to sipp, which answers and plays 1 kHz; the phone plays 600 Hz. Each must
-    // reach the other end: the phone's recording, and the guest's RTP captured on the host and
-    // decoded by sox.
-    let cap = Capture::start(&state, rtp_port);
+    // Calls from a virtual phone on the guest's FXS port through the account, one after the
+    // other after the same gatewayd start: Kamailio on the host hands each to sipp, which
+    // answers and plays 1 kHz; the phone plays 600 Hz. Each must reach the other end on every
+    // call: the phone's recording, and the guest's RTP captured on the host and decoded by sox.
+    // The range has fewer pairs than there are calls: the last call takes the first pair again.
+    let cap = Capture::start(&state, rtp_range);
     let phone = wait_until(Duration::from_secs(30), || {
         // The guest's clock drives the line; under TCG on a busy host it runs behind the wall.
-        // Longer DTMF digits than a person's, for the same reason as the attempts below.
+        // Longer DTMF digits than a person's, for the same reason as the attempts in `dial`.
         let cfg = PhoneConfig {
             safety: Duration::from_secs(60),
             dtmf_on: Duration::from_millis(150),
@@ -790,57 +898,68 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     })
     .expect("a virtual phone attaches to the guest's FXS port");
     let t = Duration::from_secs(30);
-    // The line's clock is the guest's: when TCG falls behind on a busy host, gatewayd skips
-    // ahead and a digit can be cut short. Up to three attempts, each checked by gatewayd
-    // starting the call to the whole number.
-    let mut placed = false;
-    for attempt in 1..=3 {
-        phone.off_hook();
-        phone
-            .wait_for_tone(ToneKind::Dial, t)
-            .expect("dial tone from the guest");
-        let calls = g.count("port 0: calling sip:12125551234@");
+    let mut heard = Vec::new();
+    for call in 0..CALLS {
+        let (progress, answered) = (g.count("port 0: progress 180"), g.count("port 0: answered"));
         // 1 + 10 digits: the default plan's `1xxx[2-9]xxxxxxS0` sends it at once.
-        if let Err(e) = phone.dial_dtmf("12125551234") {
-            eprintln!("dialling (attempt {attempt}): {e:?}");
+        dial(&g, &phone, "12125551234");
+        g.wait_line("port 0: progress 180", progress, t);
+        g.wait_line("port 0: answered", answered, t);
+        let _ = phone.pause(Duration::from_millis(500));
+        // The first call as long as before; later ones only as long as the checks need.
+        let tone = Duration::from_millis(if call == 0 { 4000 } else { 2500 });
+        phone.record_start();
+        phone.play_tone(PHONE_HZ, tone, 8000);
+        let _ = phone.pause(tone + Duration::from_millis(300));
+        heard.push(phone.record_stop());
+        if call == 0 {
+            let rss_call = g.query("RSSC", rss_cmd);
+            eprintln!("MEASURE gatewayd RSS during a call in the guest: {rss_call} kB");
         }
-        let seen = wait_until(Duration::from_secs(20), || {
-            (g.count("port 0: calling sip:12125551234@") > calls).then_some(())
-        });
-        if seen.is_some() {
-            placed = true;
-            break;
-        }
-        eprintln!("attempt {attempt}: gatewayd did not get the whole number; hanging up");
         phone.on_hook();
+        wait_until(t, || g.status().filter(|st| !port_in_call(st, 0))).unwrap_or_else(|| {
+            panic!(
+                "call {}: the status page still shows it after the hang-up",
+                call + 1
+            )
+        });
+        // On-hook longer than a hook flash before the next call.
         let _ = phone.pause(Duration::from_millis(1500));
     }
-    assert!(placed, "gatewayd never called the dialled number");
-    g.wait_line("port 0: progress 180", 0, t);
-    g.wait_line("port 0: answered", 0, t);
-    let _ = phone.pause(Duration::from_millis(500));
-    phone.record_start();
-    phone.play_tone(PHONE_HZ, Duration::from_millis(4000), 8000);
-    let _ = phone.pause(Duration::from_millis(4300));
-    let heard = phone.record_stop();
-    let rss_call = g.query("RSSC", rss_cmd);
-    eprintln!("MEASURE gatewayd RSS during a call in the guest: {rss_call} kB");
-    phone.on_hook();
     assert!(
         sipp.finished(Duration::from_secs(30)),
-        "sipp's call did not end cleanly (BYE from the guest):\n{}",
+        "sipp's calls did not all end cleanly (BYE from the guest):\n{}",
         std::fs::read_to_string(&sipp.log).unwrap_or_default()
     );
     drop(phone);
-    let sent = cap.guest_audio(&state);
-    for (what, x, hz) in [
-        ("the phone hears the far end", &heard, FAR_HZ),
-        ("the far end hears the phone", &sent, PHONE_HZ),
-    ] {
-        let (rms, share) = loudest_second(x, hz).unwrap_or_else(|| panic!("{what}: under a second of audio"));
-        eprintln!("{what}: rms {rms:.0}, {hz} Hz share {share:.1} dB");
-        assert!(rms > 300.0, "{what}: silence (rms {rms:.0})");
-        assert!(share > -3.0, "{what}: not the {hz} Hz tone ({share:.1} dB)");
+    let sent = cap.guest_streams(&state);
+    let used: Vec<u16> = sent.iter().map(|s| s.port).collect();
+    eprintln!("the guest's RTP ports, call by call: {used:?}");
+    assert_eq!(
+        sent.len(),
+        CALLS,
+        "one RTP stream from the guest per call: ports {used:?}"
+    );
+    // Every pair of the range carried a call, and a freed pair was taken again.
+    let (lo, hi) = rtp_range;
+    assert!(
+        used.iter().all(|p| (lo..=hi).contains(p)),
+        "RTP ports {used:?} outside {lo}-{hi}"
+    );
+    assert_ne!(used[0], used[1], "the second call takes the next pair");
+    assert_eq!(used[2], used[0], "the third call takes the first pair again");
+    for (call, (heard, sent)) in heard.iter().zip(&sent).enumerate() {
+        for (what, x, hz) in [
+            ("the phone hears the far end", heard, FAR_HZ),
+            ("the far end hears the phone", &sent.audio, PHONE_HZ),
+        ] {
+            let what = format!("call {}: {what}", call + 1);
+            let (rms, share) =
+                loudest_second(x, hz).unwrap_or_else(|| panic!("{what}: under a second of audio"));
+            eprintln!("{what}: rms {rms:.0}, {hz} Hz share {share:.1} dB");
+            assert!(rms > 300.0, "{what}: silence (rms {rms:.0})");
+            assert!(share > -3.0, "{what}: not the {hz} Hz tone ({share:.1} dB)");
+        }
     }
 
     // A hang: gatewayd stopped (alive, so not restarted) stops feeding the watchdog; the
@@ -857,10 +976,17 @@ fn firmware_image_boots_registers_supervises_reboots_and_resets_on_hang() {
     g.wait_status(Duration::from_secs(120));
 
     // Clean stop, then a launch from the kept configuration disk: the password and the
-    // account are there from the start; the runner times launch to "registered".
+    // account are there from the start; the runner times launch to "registered". The runner
+    // finds the RTP port range set on the page there and forwards it.
     g.poweroff();
     drop(g);
-    let mut g = Guest::boot(&state, false, ports);
+    let mut g = Guest::boot(&state, false, Ports { rtp: None, ..ports });
+    let (lo, hi) = rtp_range;
+    g.wait_line(
+        &format!("RTP:       udp 127.0.0.1:{lo}-{hi} -> guest 10.0.2.15:{lo}-{hi}, port for port (configuration disk)"),
+        0,
+        Duration::from_secs(10),
+    );
     let registered = runner_figure(&g, "qemu: registered (account main)");
     let web = runner_figure(&g, "qemu: gatewayd ready");
     eprintln!(
