@@ -86,6 +86,10 @@ pub struct StreamConfig {
     pub telephone_event_pt: Option<u8>,
     /// RFC 3389 comfort noise payload type, when negotiated.
     pub cn_pt: Option<u8>,
+    /// RFC 2198 `red/8000` payload type, when negotiated: audio goes out as RED carrying the
+    /// previous frame as a redundant block, and received RED fills in frames whose own packet
+    /// is missing. RFC 4733 events keep their own payload type.
+    pub red_pt: Option<u8>,
     pub direction: Direction,
     /// Send to where the peer's packets come from (NAT traversal).
     pub symmetric: bool,
@@ -113,6 +117,7 @@ impl StreamConfig {
             ptime_ms: 20,
             telephone_event_pt: Some(101),
             cn_pt: Some(13),
+            red_pt: None,
             direction: Direction::SendRecv,
             symmetric: true,
             dtmf: DtmfTransport::Rfc4733,
@@ -135,6 +140,12 @@ impl StreamConfig {
             || self
                 .telephone_event_pt
                 .is_some_and(|t| t > 127 || t == self.payload_type)
+            || self.red_pt.is_some_and(|r| {
+                r > 127
+                    || r == self.payload_type
+                    || Some(r) == self.telephone_event_pt
+                    || Some(r) == self.cn_pt
+            })
         {
             return Err(StreamError::BadPayloadType);
         }
@@ -479,6 +490,8 @@ pub struct StreamStats {
     /// Frames concealed (lost or late), and late/duplicate/overflow packets.
     pub concealed_frames: AtomicU64,
     pub late_packets: AtomicU64,
+    /// Frames played from an RFC 2198 redundant copy because their own packet was missing.
+    pub recovered_frames: AtomicU64,
     /// Datagrams refused by the session (foreign source, bad payload type, malformed...).
     pub dropped_datagrams: AtomicU64,
     /// Last round trip from RTCP, µs (0 unknown).
@@ -498,6 +511,7 @@ impl StreamStats {
             &self.packets_lost,
             &self.concealed_frames,
             &self.late_packets,
+            &self.recovered_frames,
             &self.dropped_datagrams,
             &self.send_errors,
             &self.rtcp_sent,

@@ -1,6 +1,6 @@
 //! One RTP stream endpoint inside the loop: non-blocking socket reads, the sans-IO
 //! [`RtpSession`], the jitter buffer, decoding with loss concealment and comfort noise,
-//! RFC 4733 receive and send, packetisation and encoding, RTCP.
+//! RFC 4733 receive and send, RFC 2198 redundancy, packetisation and encoding, RTCP.
 //!
 //! A [`Stream`] is a preallocated slot: `start` and `stop` reinitialise it in place, so opening
 //! and closing calls never touch the heap.
@@ -26,6 +26,7 @@ use crate::rtp::dtmf_event::{
     dtmf_event_code,
 };
 use crate::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::rtp::red::{RedBlock, RedPayload, RedundantAudio};
 use crate::rtp::rtcp::NtpTimestamp;
 use crate::rtp::session::{RtpSession, RtpSessionConfig};
 
@@ -37,6 +38,10 @@ const MAX_READS_PER_TICK: usize = 16;
 const MAX_PACKET_SAMPLES: usize = 480;
 /// A received event with no packets for this long ends (all end packets lost), samples.
 const EVENT_TIMEOUT: u32 = 8 * 250;
+/// A RED payload: one redundant block and the primary, with their headers.
+const MAX_RED_PAYLOAD: usize = 2 * MAX_PACKET_SAMPLES + 8;
+/// Redundant blocks further back than this many packets are not used.
+const MAX_RED_DISTANCE: u32 = 8;
 
 /// The decoder side, with its concealment.
 #[allow(clippy::large_enum_variant)]
@@ -190,6 +195,11 @@ pub struct Stream {
     /// Media clock (without the random offset) of the first sample of the packet being filled.
     packet_start: u32,
     marker_next: bool,
+    /// The last audio payload sent and its RTP timestamp: the redundant block of the next
+    /// packet when the stream sends RFC 2198.
+    red_prev: [u8; MAX_PACKET_SAMPLES],
+    red_prev_len: usize,
+    red_prev_ts: u32,
     // Control-plane digits.
     digits: Deque<(u8, u16, u16), 32>,
     digit_play: DigitPlay,
@@ -224,6 +234,9 @@ impl Stream {
             ptime_samples: 160,
             packet_start: 0,
             marker_next: true,
+            red_prev: [0; MAX_PACKET_SAMPLES],
+            red_prev_len: 0,
+            red_prev_ts: 0,
             digits: Deque::new(),
             digit_play: DigitPlay::Idle,
             digits_pending_report: false,
@@ -253,6 +266,12 @@ impl Stream {
         j.max_delay = 8 * u32::from(cfg.jitter_max_ms).max(cfg.jitter_min_ms.into());
         j.initial_delay = j.initial_delay.clamp(j.min_delay, j.max_delay);
         j.cn_payload_type = cfg.cn_pt;
+        if cfg.red_pt.is_some() {
+            // A lost packet's copy comes one packet later: wait that much longer, so that an
+            // isolated loss is recovered even when the next packet is among the slowest.
+            j.margin += j.frame_samples;
+            j.initial_delay = (j.initial_delay + j.frame_samples).clamp(j.min_delay, j.max_delay);
+        }
         j
     }
 
@@ -265,6 +284,9 @@ impl Stream {
         if let Some(c) = cfg.cn_pt {
             let _ = v.push(c);
         }
+        if let Some(r) = cfg.red_pt {
+            let _ = v.push(r);
+        }
         v
     }
 
@@ -275,6 +297,7 @@ impl Stream {
         self.jitter = JitterBuffer::new(Self::jitter_config(cfg));
         self.fifo.clear();
         self.pack_len = 0;
+        self.red_prev_len = 0;
         self.events_tx = EventSender::new(EventSenderConfig {
             packet_duration: self.ptime_samples as u16,
             ..EventSenderConfig::default()
@@ -378,6 +401,7 @@ impl Stream {
             || old.payload_type != cfg.payload_type
             || old.jitter_min_ms != cfg.jitter_min_ms
             || old.jitter_max_ms != cfg.jitter_max_ms
+            || old.red_pt != cfg.red_pt
         {
             // Keep the media clock running: the next packet starts where the last one ended.
             self.packet_start = self.packet_start.wrapping_add(self.pack_len as u32);
@@ -490,13 +514,27 @@ impl Stream {
                 let _ = events.push(StreamEventKind::NewSource { ssrc: p.ssrc() });
             }
             stats.packets_received.fetch_add(1, Ordering::Relaxed);
-            let pt = p.payload_type();
+            // RFC 2198: the primary block is handled as the packet itself would be.
+            let (pt, payload, red) = if Some(p.payload_type()) == cfg.red_pt {
+                match RedPayload::parse(p.payload()) {
+                    Ok(red) => {
+                        let b = red.primary();
+                        (b.payload_type, b.data, Some(red))
+                    }
+                    Err(_) => {
+                        stats.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+            } else {
+                (p.payload_type(), p.payload(), None)
+            };
             if Some(pt) == cfg.telephone_event_pt {
                 self.jitter.note_foreign_seq(p.sequence());
                 if !receives {
                     continue;
                 }
-                let Ok(ev) = EventPayload::parse(p.payload()) else {
+                let Ok(ev) = EventPayload::parse(payload) else {
                     continue;
                 };
                 let Some(first) = ev.blocks().next() else { continue };
@@ -514,7 +552,7 @@ impl Stream {
             let samples = if Some(pt) == cfg.cn_pt {
                 0
             } else {
-                let s = self.decoder.decoded_len(p.payload().len());
+                let s = self.decoder.decoded_len(payload.len());
                 if s == 0 || s > MAX_PACKET_SAMPLES {
                     stats.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
                     continue;
@@ -529,8 +567,32 @@ impl Stream {
                 p.marker(),
                 pt,
                 samples,
-                p.payload(),
+                payload,
             );
+            // Redundant copies of earlier frames of the negotiated codec fill in those whose
+            // own packet is missing; the jitter buffer ignores the others. The copy's packet
+            // number follows from how many frames lie between it and the primary.
+            for b in red.iter().flat_map(|r| r.redundant()) {
+                let s = self.decoder.decoded_len(b.data.len()) as u32;
+                let off = u32::from(b.timestamp_offset);
+                if b.payload_type != cfg.payload_type
+                    || s == 0
+                    || s as usize > MAX_PACKET_SAMPLES
+                    || off == 0
+                    || !off.is_multiple_of(s)
+                    || off / s > MAX_RED_DISTANCE
+                {
+                    continue;
+                }
+                self.jitter.push_redundant(
+                    p.ssrc(),
+                    p.sequence().wrapping_sub((off / s) as u16),
+                    b.timestamp(p.timestamp()),
+                    b.payload_type,
+                    s,
+                    b.data,
+                );
+            }
         }
         if let Some(n) = self.events_rx.on_timeout(samples_now, EVENT_TIMEOUT) {
             Self::notice(&mut self.regen, n, events);
@@ -738,6 +800,7 @@ impl Stream {
             return;
         }
         let mut payload = [0u8; MAX_PACKET_SAMPLES];
+        let mut red_payload = [0u8; MAX_RED_PAYLOAD];
         let (pt, marker, ts, len) = if self.events_tx.is_active() {
             let Some(te) = cfg.telephone_event_pt else { return };
             let Some(ev) = self.events_tx.poll() else { return };
@@ -752,7 +815,36 @@ impl Stream {
             self.marker_next = false;
             (cfg.payload_type, m, ts, len)
         };
-        match session.write_rtp(now, pt, ts, marker, &payload[..len], buf) {
+        // RFC 2198: audio goes out as RED, the RTP header (timestamp, marker) that of the
+        // primary; the previous frame rides along when it directly precedes this one (not
+        // across a pause for events, hold or a codec change). Events keep their own type.
+        let (pt, body) = match cfg.red_pt {
+            Some(red_pt) if pt == cfg.payload_type => {
+                let prev = (self.red_prev_len > 0
+                    && self.red_prev_ts.wrapping_add(self.ptime_samples as u32) == ts)
+                    .then(|| RedBlock {
+                        payload_type: pt,
+                        timestamp_offset: self.ptime_samples as u16,
+                        data: &self.red_prev[..self.red_prev_len],
+                    });
+                let n = RedundantAudio::new(pt, &payload[..len]).and_then(|mut v| {
+                    if let Some(b) = prev {
+                        v.push_redundant(b)?;
+                    }
+                    v.write(&mut red_payload)
+                });
+                self.red_prev[..len].copy_from_slice(&payload[..len]);
+                self.red_prev_len = len;
+                self.red_prev_ts = ts;
+                match n {
+                    Ok(n) => (red_pt, &red_payload[..n]),
+                    Err(_) => return,
+                }
+            }
+            _ => (pt, &payload[..len]),
+        };
+        let len = body.len();
+        match session.write_rtp(now, pt, ts, marker, body, buf) {
             Ok(out) => match sockets.rtp.send_to(&buf[..out.len], out.to) {
                 Ok(_) => {
                     stats.packets_sent.fetch_add(1, Ordering::Relaxed);
@@ -789,6 +881,7 @@ impl Stream {
         stats.jitter_delay.store(j.current_delay, Ordering::Relaxed);
         stats.concealed_frames.store(j.lost, Ordering::Relaxed);
         stats.late_packets.store(j.late, Ordering::Relaxed);
+        stats.recovered_frames.store(j.recovered, Ordering::Relaxed);
     }
 
     /// The address RTP goes to (after latching).
