@@ -1,5 +1,6 @@
 //! SDP offer/answer (RFC 3264) for one analog line: one audio stream with PCMU, PCMA or GSM,
-//! RFC 4733 telephone-events and optionally comfort noise.
+//! RFC 4733 telephone-events and optionally comfort noise and RFC 2198 redundancy (`red/8000`
+//! with the chosen codec as both primary and redundant encoding).
 //!
 //! [`SdpNegotiator`] keeps the state of one call's SDP across the initial exchange and
 //! re-INVITEs: our origin and its version (incremented only when our description changes), the
@@ -72,6 +73,9 @@ pub struct OfferAnswerConfig {
     pub telephone_event_pt: Option<u8>,
     /// Offer/accept comfort noise (static PT 13).
     pub comfort_noise: bool,
+    /// Offer/accept RFC 2198 redundant audio (`red/8000`, the codec itself as redundancy,
+    /// one frame back). Answered only when the peer offers it.
+    pub redundancy: bool,
     /// Packet time we want to receive (ms).
     pub ptime: u32,
     /// Longest packet time we accept (ms).
@@ -91,6 +95,7 @@ impl Default for OfferAnswerConfig {
             codecs: vec![AudioCodec::Pcmu, AudioCodec::Pcma, AudioCodec::Gsm],
             telephone_event_pt: Some(101),
             comfort_noise: false,
+            redundancy: false,
             ptime: 20,
             maxptime: None,
             rtcp_attribute: true,
@@ -120,6 +125,8 @@ pub struct NegotiatedAudio {
     pub telephone_event_pt: Option<u8>,
     /// Comfort noise payload type, when negotiated.
     pub cn_pt: Option<u8>,
+    /// RFC 2198 `red/8000` payload type, when both sides want redundancy of `codec`.
+    pub red_pt: Option<u8>,
     /// Packet time to send with (the peer's a=ptime, adapted to the codec and its maxptime).
     pub send_ptime: u32,
     /// Where to send RTP; `None` when the peer gave port 0 or the 0.0.0.0 hold address.
@@ -141,7 +148,10 @@ impl NegotiatedAudio {
         for (pt, _) in self.receive_codecs.iter().flatten() {
             let _ = v.push(*pt);
         }
-        for pt in [self.telephone_event_pt, self.cn_pt].into_iter().flatten() {
+        for pt in [self.telephone_event_pt, self.cn_pt, self.red_pt]
+            .into_iter()
+            .flatten()
+        {
             let _ = v.push(pt);
         }
         v
@@ -235,6 +245,26 @@ fn cn_pt(m: &MediaDescription<'_>) -> Option<u8> {
     m.payload_types().find(|&pt| match m.rtpmap(pt) {
         Some(r) => r.encoding.eq_ignore_ascii_case("CN") && r.clock_rate == 8000,
         None => pt == 13,
+    })
+}
+
+/// Payload type offered for `red/8000` when the configuration enables it (RFC 2198's example),
+/// or the next free one when telephone-event already uses it.
+const RED_PT: u8 = 121;
+
+/// The `red/8000` payload type of `m` whose redundancy we can decode with `primary` (the
+/// chosen codec's payload type): its fmtp lists only `primary` (any level), or is absent.
+fn red_pt(m: &MediaDescription<'_>, primary: u8) -> Option<u8> {
+    m.payload_types().find(|&pt| {
+        let is_red = m.rtpmap(pt).is_some_and(|r| {
+            r.encoding.eq_ignore_ascii_case("red")
+                && r.clock_rate == 8000
+                && r.channels.is_none_or(|c| c == 1)
+        });
+        is_red
+            && m.fmtp(pt).is_none_or(|f| {
+                f.is_empty() || f.split('/').all(|p| p.trim().parse::<u8>().ok() == Some(primary))
+            })
     })
 }
 
@@ -384,10 +414,12 @@ impl SdpNegotiator {
         }
     }
 
-    /// The audio m-line listing `codecs` as (pt, codec), telephone-event and CN.
+    /// The audio m-line listing `codecs` as (pt, codec), RED (its payload type and the
+    /// primary's), telephone-event and CN.
     fn audio_media(
         &self,
         codecs: &[(u8, AudioCodec)],
+        red: Option<(u8, u8)>,
         te: Option<(u8, &'static str)>,
         cn: Option<u8>,
         direction: Direction,
@@ -400,6 +432,11 @@ impl SdpNegotiator {
                 "rtpmap",
                 format!("{pt} {}/{}", c.encoding_name(), c.clock_rate()),
             ));
+        }
+        if let Some((pt, primary)) = red {
+            formats.push(Cow::Owned(pt.to_string()));
+            attributes.push(Attribute::value("rtpmap", format!("{pt} red/8000")));
+            attributes.push(Attribute::value("fmtp", format!("{pt} {primary}/{primary}")));
         }
         if let Some((pt, events)) = te {
             formats.push(Cow::Owned(pt.to_string()));
@@ -459,10 +496,23 @@ impl SdpNegotiator {
             .collect();
         let te = self.cfg.telephone_event_pt.map(|pt| (pt, "0-16"));
         let cn = self.cfg.comfort_noise.then_some(13);
+        // Redundancy of the preferred codec; an answer choosing another codec may still take
+        // red for it (see `process_answer`).
+        let red = match (self.cfg.redundancy, codecs.first()) {
+            (true, Some(&(primary, _))) => {
+                let pt = if self.cfg.telephone_event_pt == Some(RED_PT) {
+                    RED_PT + 1
+                } else {
+                    RED_PT
+                };
+                Some((pt, primary))
+            }
+            _ => None,
+        };
         let mut sd = self.skeleton();
         for slot in &self.layout {
             sd.media.push(match slot {
-                Slot::Audio => self.audio_media(&codecs, te, cn, direction),
+                Slot::Audio => self.audio_media(&codecs, red, te, cn, direction),
                 Slot::Rejected { media, proto, format } => Self::rejected_media(media, proto, format),
             });
         }
@@ -507,6 +557,12 @@ impl SdpNegotiator {
         }
         let telephone_event_pt = te_pt(am).filter(|_| self.cfg.telephone_event_pt.is_some());
         let cn = cn_pt(am).filter(|_| self.cfg.comfort_noise);
+        // RED only if we offered it (the answer may map it to its own number).
+        let offered_red = om.payload_types().any(|pt| {
+            om.rtpmap(pt)
+                .is_some_and(|r| r.encoding.eq_ignore_ascii_case("red"))
+        });
+        let red = red_pt(am, payload_type).filter(|_| self.cfg.redundancy && offered_red);
         let (remote_rtp, remote_rtcp, hold_addr) = remote_addresses(answer, idx);
         if remote_rtp.is_none() && !hold_addr && answer.media_connection(idx).is_none() {
             return Err(OaError::NoConnection { media_index: idx });
@@ -524,6 +580,7 @@ impl SdpNegotiator {
             payload_type,
             telephone_event_pt,
             cn_pt: cn,
+            red_pt: red,
             send_ptime: normalize_ptime(codec, am.ptime().unwrap_or(20), am.maxptime()),
             remote_rtp,
             remote_rtcp,
@@ -590,11 +647,18 @@ impl SdpNegotiator {
             _ => None,
         };
         let cn = cn_pt(m).filter(|_| self.cfg.comfort_noise);
+        let red = red_pt(m, payload_type).filter(|_| self.cfg.redundancy);
 
         let mut sd = self.skeleton();
         for (i, slot) in layout.iter().enumerate() {
             sd.media.push(match slot {
-                Slot::Audio => self.audio_media(&[(payload_type, codec)], te, cn, direction),
+                Slot::Audio => self.audio_media(
+                    &[(payload_type, codec)],
+                    red.map(|r| (r, payload_type)),
+                    te,
+                    cn,
+                    direction,
+                ),
                 Slot::Rejected { .. } => {
                     let om = &offer.media[i];
                     let mut r = Self::rejected_media(&om.media, &om.proto, "0");
@@ -611,6 +675,7 @@ impl SdpNegotiator {
             payload_type,
             telephone_event_pt: te.map(|t| t.0),
             cn_pt: cn,
+            red_pt: red,
             send_ptime: normalize_ptime(codec, m.ptime().unwrap_or(20), m.maxptime()),
             remote_rtp,
             remote_rtcp,
