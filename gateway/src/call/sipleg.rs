@@ -370,6 +370,7 @@ impl SipLegs {
                 let oa = OfferAnswerConfig {
                     codecs: p.codecs.iter().map(|&c| audio_codec(c)).collect(),
                     ptime: p.ptime_ms.clamp(10, 60),
+                    redundancy: p.redundancy,
                     ..OfferAnswerConfig::default()
                 };
                 (
@@ -505,6 +506,7 @@ impl SipLegs {
         sc.ptime_ms = n.send_ptime.clamp(10, 60) as u8;
         sc.telephone_event_pt = n.telephone_event_pt;
         sc.cn_pt = n.cn_pt;
+        sc.red_pt = n.red_pt;
         sc.direction = media_direction(n.direction);
         sc.symmetric = self.symmetric;
         let mode = self.ports.get(&port).map(|p| p.dtmf).unwrap_or(DtmfMode::Rfc4733);

@@ -226,6 +226,8 @@ pub struct Port {
     pub rx_gain_db: f32,
     pub codecs: Vec<Codec>,
     pub ptime_ms: u32,
+    /// Offer and accept RFC 2198 redundant audio (each packet also carries the previous frame).
+    pub redundancy: bool,
     pub dtmf_mode: DtmfMode,
     pub echo_canceller: bool,
     /// Ring timeout for incoming calls (480 after it).
@@ -396,6 +398,7 @@ impl Default for Port {
             rx_gain_db: 0.0,
             codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Gsm],
             ptime_ms: 20,
+            redundancy: false,
             dtmf_mode: DtmfMode::Rfc4733,
             echo_canceller: true,
             ring_timeout_s: 60,

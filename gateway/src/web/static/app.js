@@ -90,6 +90,7 @@ const SECTIONS = {
     ['sub', 'sub', 'Media'],
     ['codecs', 'codecs', 'Codecs', 'In order of preference: pcmu, pcma, gsm'],
     ['ptime_ms', 'int', 'Packet time (ms)'],
+    ['redundancy', 'bool', 'Redundant audio (RFC 2198)'],
     ['dtmf_mode', 'enum:dtmf_mode', 'DTMF'],
     ['echo_canceller', 'bool', 'Echo canceller'],
   ],
