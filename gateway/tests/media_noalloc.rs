@@ -1,7 +1,8 @@
 //! The media loop allocates nothing, frees nothing and never blocks per tick.
 //!
-//! A busy configuration (four FXS ports, five RTP streams in G.711 and GSM with jitter, DTMF in
-//! both directions, tones, echo cancellation, a local call, a G.711<->GSM transcoding bridge)
+//! A busy configuration (four FXS ports, six RTP streams in G.711 and GSM with jitter, DTMF in
+//! both directions, RFC 2198 redundancy both ways on one of them, tones, echo cancellation, a
+//! local call, a G.711<->GSM transcoding bridge)
 //! runs 10,000 ticks on a virtual PCM bus that never sleeps. A counting global allocator
 //! counts every allocation and free made on the loop's thread while a tick runs.
 //! Lock use is checked two ways: the loop's sources contain no lock types, and the thread makes
@@ -116,17 +117,25 @@ fn ten_thousand_busy_ticks_without_allocation() {
     let (mut engine, mut handle) =
         MediaEngine::with_config(Box::new(VirtualPcm::new(tap.clone())), ports, cfg);
     // Streams: 0 PCMU 20 ms and 1 GSM 20 ms to ports 0 and 1; 2 PCMA 10 ms to port 2 in a
-    // three-way with port 3; 3 PCMU 30 ms <-> 4 GSM 40 ms transcoding bridge.
+    // three-way with port 3; 3 PCMU 30 ms <-> 4 GSM 40 ms transcoding bridge; 5 PCMU 20 ms with
+    // RFC 2198 redundancy both ways, to port 0 (which hears streams 0 and 5).
     let specs = [
         (VoiceCodec::Pcmu, 20),
         (VoiceCodec::Gsm, 20),
         (VoiceCodec::Pcma, 10),
         (VoiceCodec::Pcmu, 30),
         (VoiceCodec::Gsm, 40),
+        (VoiceCodec::Pcmu, 20),
     ];
+    const RED_STREAM: usize = 5;
     let mut peers: Vec<RtpPeer> = specs.iter().map(|&(c, p)| RtpPeer::new(c, p)).collect();
+    peers[RED_STREAM].red_pt = Some(121);
     for (i, peer) in peers.iter_mut().enumerate() {
-        let cmd = peer.start_command(StreamId(i as u16), |c| c.jitter_min_ms = 20);
+        let red_pt = peer.red_pt;
+        let cmd = peer.start_command(StreamId(i as u16), |c| {
+            c.jitter_min_ms = 20;
+            c.red_pt = red_pt;
+        });
         if let MediaCommand::StartStream { sockets, .. } = &cmd {
             peer.to = Some(sockets.rtp.local_addr().unwrap());
         }
@@ -141,6 +150,7 @@ fn ten_thousand_busy_ticks_without_allocation() {
         link(p(3), s(2)),
         link(p(2), p(3)),
         link(s(3), s(4)),
+        link(p(0), s(5)),
     ] {
         handle.send(c).unwrap();
     }
@@ -237,7 +247,7 @@ fn ten_thousand_busy_ticks_without_allocation() {
     let allocs = ALLOCS.load(Ordering::Relaxed);
     let frees = FREES.load(Ordering::Relaxed);
     let stats = &handle.stats;
-    for i in 0..5 {
+    for i in 0..specs.len() as u16 {
         let st = stats.stream(StreamId(i)).unwrap();
         let sent = st.packets_sent.load(Ordering::Relaxed);
         let recv = st.packets_received.load(Ordering::Relaxed);
@@ -248,6 +258,15 @@ fn ten_thousand_busy_ticks_without_allocation() {
             st.jitter.load(Ordering::Relaxed)
         );
         assert!(sent > 1500 && recv > 1500, "stream {i} flowed");
+        let recovered = st.recovered_frames.load(Ordering::Relaxed);
+        if usize::from(i) == RED_STREAM {
+            // The 2 % loss is mostly isolated: its copies arrive, and the peer hears RED.
+            assert!(recovered > 10, "stream {i} recovered {recovered} frames");
+            let peer = &peers[RED_STREAM];
+            assert!(peer.red_packets > 1500 && peer.red_with_copy + 10 > peer.red_packets);
+        } else {
+            assert_eq!(recovered, 0, "stream {i} without redundancy");
+        }
         assert!(
             st.rtcp_sent.load(Ordering::Relaxed) >= 5,
             "stream {i} sent RTCP reports"

@@ -1,6 +1,7 @@
 //! The per-packet media protocol paths allocate nothing: a counting global allocator watches
 //! 10,000 packets through the RTP session (send and receive), the jitter buffer, the RFC 4733
-//! sender/receiver, CN parsing and the RTCP schedule.
+//! sender/receiver, CN parsing and the RTCP schedule; RFC 2198 redundancy (emitting, parsing,
+//! recovering lost frames from the copies).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use gateway::rtp::cn::ComfortNoise;
 use gateway::rtp::dtmf_event::{EventReceiver, EventSender, EventSenderConfig, TelephoneEvent};
 use gateway::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
+use gateway::rtp::red::{RedBlock, RedPayload, RedundantAudio};
 use gateway::rtp::rtcp::NtpTimestamp;
 use gateway::rtp::session::{RtpSession, RtpSessionConfig};
 use heapless::Vec as HVec;
@@ -157,4 +159,88 @@ fn per_packet_paths_do_not_allocate() {
     assert_eq!(after - before, 0, "allocations on the per-packet paths");
     assert!(played > 9_000);
     assert!(a.last_round_trip().is_some());
+}
+
+#[test]
+fn red_paths_do_not_allocate() {
+    let t0 = Instant::now();
+    let a_addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    let b_addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let cfg = |ssrc| RtpSessionConfig {
+        local_ssrc: Some(ssrc),
+        accepted_payload_types: HVec::from_slice(&[0, 121]).unwrap(),
+        ..Default::default()
+    };
+    let mut a = RtpSession::new(cfg(1), t0, NtpTimestamp(1 << 50), Some(1));
+    let mut b = RtpSession::new(cfg(2), t0, NtpTimestamp(1 << 50), Some(2));
+    a.set_remote(Some(b_addr), None);
+    b.set_remote(Some(a_addr), None);
+    let mut jb: JitterBuffer = JitterBuffer::new(JitterConfig::default());
+    let mut pkt = [0u8; 512];
+    let mut red = [0u8; 400];
+    let mut prev = [0u8; 160];
+    let mut played = 0u32;
+    let mut rng = 0x5eed_1234u32;
+
+    WATCHED.with(|w| w.set(true));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..10_000u32 {
+        let now = t0 + Duration::from_millis(20 * i as u64);
+        let ts = a.timestamp_offset().wrapping_add(i * 160);
+        let audio = [(i % 251) as u8; 160];
+        let n = {
+            let mut v = RedundantAudio::new(0, &audio).unwrap();
+            if i > 0 {
+                v.push_redundant(RedBlock {
+                    payload_type: 0,
+                    timestamp_offset: 160,
+                    data: &prev,
+                })
+                .unwrap();
+            }
+            v.write(&mut red).unwrap()
+        };
+        prev = audio;
+        let out = a.write_rtp(now, 121, ts, i == 0, &red[..n], &mut pkt).unwrap();
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        let local = (now - t0).as_millis() as u32 * 8 + 240;
+        // 3 % of the packets are lost.
+        if rng % 100 >= 3 {
+            let r = b.on_rtp(now, a_addr, &pkt[..out.len]).unwrap();
+            let p = r.packet;
+            let payload = RedPayload::parse(p.payload()).unwrap();
+            let primary = payload.primary();
+            jb.push(
+                local,
+                p.ssrc(),
+                p.sequence(),
+                p.timestamp(),
+                p.marker(),
+                primary.payload_type,
+                160,
+                primary.data,
+            );
+            for c in payload.redundant() {
+                jb.push_redundant(
+                    p.ssrc(),
+                    p.sequence().wrapping_sub(1),
+                    c.timestamp(p.timestamp()),
+                    c.payload_type,
+                    160,
+                    c.data,
+                );
+            }
+        }
+        if let Playout::Frame { .. } = jb.pop(local) {
+            played += 1;
+        }
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    WATCHED.with(|w| w.set(false));
+    assert_eq!(after - before, 0, "allocations on the RED paths");
+    let s = jb.stats();
+    assert!(s.recovered > 200, "recovered {}", s.recovered);
+    assert!(played > 9_800, "played {played}");
 }

@@ -421,3 +421,122 @@ fn answer_listing_several_codecs_accepts_all_of_them() {
     assert_eq!(n.codec_for(18), None);
     assert_eq!(n.accepted_payload_types().as_slice(), &[3, 0, 101]);
 }
+
+fn gateway_red(redundancy: bool) -> SdpNegotiator {
+    SdpNegotiator::new(
+        OfferAnswerConfig {
+            redundancy,
+            ..Default::default()
+        },
+        LocalMedia {
+            address: "192.0.2.10".parse().unwrap(),
+            rtp_port: 16384,
+        },
+        1,
+    )
+}
+
+fn red_offer(formats: &str, red: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n\
+         m=audio 30000 RTP/AVP {formats}\r\n{red}a=rtpmap:101 telephone-event/8000\r\n\
+         a=fmtp:101 0-15\r\n"
+    )
+}
+
+#[test]
+fn rfc2198_red_answered_when_offered_and_enabled() {
+    // Redundancy of the codec itself, as RFC 2198 section 5 announces it (with /1 channels).
+    let offer = red_offer("121 0 101", "a=rtpmap:121 red/8000/1\r\na=fmtp:121 0/0\r\n");
+    let (a, neg) = answer(&mut gateway_red(true), &offer);
+    assert_eq!(
+        (neg.codec, neg.payload_type, neg.red_pt),
+        (AudioCodec::Pcmu, 0, Some(121))
+    );
+    assert!(a.contains("m=audio 16384 RTP/AVP 0 121 101\r\n"), "{a}");
+    assert!(a.contains("a=rtpmap:121 red/8000\r\na=fmtp:121 0/0\r\n"), "{a}");
+    assert!(neg.accepted_payload_types().contains(&121));
+
+    // Not enabled: plain audio, no red in the answer.
+    let (a, neg) = answer(&mut gateway_red(false), &offer);
+    assert_eq!(neg.red_pt, None);
+    assert!(!a.contains("red"), "{a}");
+    assert!(a.contains("m=audio 16384 RTP/AVP 0 101\r\n"), "{a}");
+
+    // Not offered: plain audio.
+    let (a, neg) = answer(&mut gateway_red(true), &red_offer("0 101", ""));
+    assert_eq!(neg.red_pt, None);
+    assert!(!a.contains("red"), "{a}");
+
+    // Deeper redundancy of the same codec, or no fmtp at all: we receive any level of it.
+    for fmtp in ["a=fmtp:96 3/3/3\r\n", ""] {
+        let offer = red_offer("3 96 101", &format!("a=rtpmap:96 RED/8000\r\n{fmtp}"));
+        let (a, neg) = answer(&mut gateway_red(true), &offer);
+        assert_eq!((neg.codec, neg.red_pt), (AudioCodec::Gsm, Some(96)), "{fmtp}");
+        assert!(a.contains("a=rtpmap:96 red/8000\r\na=fmtp:96 3/3\r\n"), "{a}");
+    }
+}
+
+#[test]
+fn rfc2198_5_red_of_another_codec_is_declined() {
+    // RFC 2198 section 5: PCMU primary with DVI4 redundancy; we cannot decode DVI4.
+    let offer = red_offer("121 0 5 101", "a=rtpmap:121 red/8000/1\r\na=fmtp:121 0/5\r\n");
+    let (a, neg) = answer(&mut gateway_red(true), &offer);
+    assert_eq!((neg.codec, neg.red_pt), (AudioCodec::Pcmu, None));
+    assert!(!a.contains("red"), "{a}");
+    // Redundancy of a codec other than the one chosen (PCMA offered as red's, PCMU preferred).
+    let offer = red_offer("0 8 121 101", "a=rtpmap:121 red/8000\r\na=fmtp:121 8/8\r\n");
+    let (_, neg) = answer(&mut gateway_red(true), &offer);
+    assert_eq!((neg.codec, neg.red_pt), (AudioCodec::Pcmu, None));
+}
+
+#[test]
+fn rfc2198_red_in_our_offer_and_the_answer() {
+    let mut g = gateway_red(true);
+    let offer = g.create_offer().to_string();
+    assert!(
+        offer.contains("m=audio 16384 RTP/AVP 0 8 3 121 101\r\n"),
+        "{offer}"
+    );
+    assert!(
+        offer.contains("a=rtpmap:121 red/8000\r\na=fmtp:121 0/0\r\n"),
+        "{offer}"
+    );
+    let reply = |body: &str| {
+        format!(
+            "v=0\r\no=- 2 2 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n\
+             m=audio 30000 RTP/AVP {body}"
+        )
+    };
+    // The peer takes red.
+    let ans = reply(
+        "0 121 101\r\na=rtpmap:121 red/8000\r\na=fmtp:121 0/0\r\na=rtpmap:101 telephone-event/8000\r\n",
+    );
+    let neg = g
+        .process_answer(&SessionDescription::parse(&ans).unwrap())
+        .unwrap();
+    assert_eq!((neg.codec, neg.red_pt), (AudioCodec::Pcmu, Some(121)));
+    // The peer chooses PCMA and red of it: still redundancy, of PCMA.
+    g.create_offer();
+    let ans = reply("8 121\r\na=rtpmap:121 red/8000\r\na=fmtp:121 8/8\r\n");
+    let neg = g
+        .process_answer(&SessionDescription::parse(&ans).unwrap())
+        .unwrap();
+    assert_eq!((neg.codec, neg.red_pt), (AudioCodec::Pcma, Some(121)));
+    // The peer leaves red out: plain audio.
+    g.create_offer();
+    let neg = g
+        .process_answer(&SessionDescription::parse(&reply("0\r\n")).unwrap())
+        .unwrap();
+    assert_eq!(neg.red_pt, None);
+
+    // Not configured: never offered, and an answer with red anyway is not taken up.
+    let mut g = gateway_red(false);
+    let offer = g.create_offer().to_string();
+    assert!(!offer.contains("red"), "{offer}");
+    let ans = reply("0 121\r\na=rtpmap:121 red/8000\r\na=fmtp:121 0/0\r\n");
+    let neg = g
+        .process_answer(&SessionDescription::parse(&ans).unwrap())
+        .unwrap();
+    assert_eq!(neg.red_pt, None);
+}

@@ -11,6 +11,7 @@ use gateway::media::{MediaCommand, StreamConfig, StreamId, StreamSockets};
 use gateway::rtp::RtpPacket;
 use gateway::rtp::dtmf_event::{EventNotice, EventPayload, EventReceiver, TelephoneEvent, dtmf_char};
 use gateway::rtp::packet::RtpHeader;
+use gateway::rtp::red::{RedBlock, RedPayload, RedundantAudio};
 use hal::fxs::{FxsLine, Hook, HookSample, LineFeed};
 use hal::pcm::{FRAME_SAMPLES, Frame, PcmBus, SILENCE, TickReport};
 use hal::{Instant, LineError};
@@ -166,6 +167,13 @@ pub struct RtpPeer {
     pub digits: String,
     pub markers: usize,
     pending: Vec<i16>,
+    /// RFC 2198: send audio as RED with this payload type (the previous frame as redundant
+    /// block) and unpack received RED.
+    pub red_pt: Option<u8>,
+    red_prev: Option<(u32, Vec<u8>)>,
+    /// RED packets received, and those carrying a redundant block.
+    pub red_packets: usize,
+    pub red_with_copy: usize,
 }
 
 impl RtpPeer {
@@ -191,6 +199,10 @@ impl RtpPeer {
             digits: String::new(),
             markers: 0,
             pending: Vec::new(),
+            red_pt: None,
+            red_prev: None,
+            red_packets: 0,
+            red_with_copy: 0,
         }
     }
 
@@ -226,7 +238,28 @@ impl RtpPeer {
             let mut payload = vec![0u8; self.ptime];
             let n = self.enc.encode(&pcm, &mut payload).unwrap();
             let ts = self.ts;
-            out.push(self.build(self.pt, ts, false, &payload[..n]));
+            match self.red_pt {
+                Some(red_pt) => {
+                    let prev = self.red_prev.take();
+                    let mut v = RedundantAudio::new(self.pt, &payload[..n]).unwrap();
+                    if let Some((pts, data)) = prev
+                        .as_ref()
+                        .filter(|(pts, _)| pts.wrapping_add(self.ptime as u32) == ts)
+                    {
+                        v.push_redundant(RedBlock {
+                            payload_type: self.pt,
+                            timestamp_offset: ts.wrapping_sub(*pts) as u16,
+                            data,
+                        })
+                        .unwrap();
+                    }
+                    let mut red = vec![0u8; v.encoded_len()];
+                    v.write(&mut red).unwrap();
+                    out.push(self.build(red_pt, ts, false, &red));
+                    self.red_prev = Some((ts, payload[..n].to_vec()));
+                }
+                None => out.push(self.build(self.pt, ts, false, &payload[..n])),
+            }
             self.ts = self.ts.wrapping_add(self.ptime as u32);
         }
         out
@@ -305,14 +338,26 @@ impl RtpPeer {
                 }
                 continue;
             }
-            if p.payload_type() != self.pt {
+            let (pt, payload) = if Some(p.payload_type()) == self.red_pt {
+                let Ok(red) = RedPayload::parse(p.payload()) else {
+                    continue;
+                };
+                self.red_packets += 1;
+                if red.redundant_count() > 0 {
+                    self.red_with_copy += 1;
+                }
+                (red.primary().payload_type, red.primary().data)
+            } else {
+                (p.payload_type(), p.payload())
+            };
+            if pt != self.pt {
                 continue;
             }
             self.audio_packets += 1;
             let first = *self.first_ts.get_or_insert(p.timestamp());
             let at = p.timestamp().wrapping_sub(first) as usize;
-            let mut pcm = vec![0i16; self.dec.decoded_len(p.payload().len())];
-            if self.dec.decode(p.payload(), &mut pcm).is_err() {
+            let mut pcm = vec![0i16; self.dec.decoded_len(payload.len())];
+            if self.dec.decode(payload, &mut pcm).is_err() {
                 continue;
             }
             if at + pcm.len() < 8000 * 120 {
