@@ -308,6 +308,13 @@ pub async fn control_plane(
                 let legs = &mut s.legs;
                 s.ua.with(|ua, t| legs.ua_event(ua, cc, ev, t, now, &mut bind_rtp));
             }
+            // SIP-T/SIP-I suspend timers (Q.764 T6/T2).
+            if let Some(s) = sip.as_mut()
+                && s.legs.next_deadline().is_some()
+            {
+                let legs = &mut s.legs;
+                s.ua.with(|ua, t| legs.poll(ua, cc, t, now));
+            }
             let mut seen = Vec::new();
             now = cc.drive(&mut media, |ev| match ev {
                 MediaEvent::Line(ev) => {

@@ -1099,3 +1099,57 @@ fn info_and_update_round_trip() {
     assert_eq!(ia.local_seq, Some(3));
     assert_eq!(ib.remote_seq, Some(3));
 }
+
+#[test]
+fn terminated_hands_over_the_peers_bye_and_cancel() {
+    let reason = [("Reason".to_string(), "Q.850;cause=17".to_string())];
+    // BYE: the request that ended the call comes with the event.
+    let mut n = Net::new();
+    let ca = call_b(&mut n, None);
+    let (cb, _) = incoming(&n.ev_b).unwrap();
+    let now = n.now;
+    n.b.answer(now, cb, Some(Body::sdp("v=0\r\n"))).unwrap();
+    n.run();
+    n.a.bye_with_body(now, ca, None, &reason).unwrap();
+    n.run();
+    let bye = n.ev_b.iter().find_map(|e| match e {
+        UaEvent::Terminated {
+            reason: EndReason::RemoteHangup,
+            request,
+            ..
+        } => request.clone(),
+        _ => None,
+    });
+    let bye = bye.expect("the BYE with the event");
+    assert_eq!(bye.method().map(|m| m.as_str()), Some("BYE"));
+    assert_eq!(bye.header("Reason"), Some("Q.850;cause=17"));
+    // Our own hang-up has no request.
+    assert!(n.ev_a.iter().any(|e| matches!(
+        e,
+        UaEvent::Terminated {
+            reason: EndReason::LocalHangup,
+            request: None,
+            ..
+        }
+    )));
+
+    // CANCEL: its extra headers go on the wire and reach the callee with the event.
+    let mut n = Net::new();
+    let ca = call_b(&mut n, None);
+    let (cb, _) = incoming(&n.ev_b).unwrap();
+    let now = n.now;
+    n.a.cancel_with_headers(now, ca, &reason).unwrap();
+    n.b.ring(now, cb, 180, None, false).unwrap();
+    n.run();
+    let cancel = n.ev_b.iter().find_map(|e| match e {
+        UaEvent::Terminated {
+            reason: EndReason::CancelledByPeer,
+            request,
+            ..
+        } => request.clone(),
+        _ => None,
+    });
+    let cancel = cancel.expect("the CANCEL with the event");
+    assert_eq!(cancel.method().map(|m| m.as_str()), Some("CANCEL"));
+    assert_eq!(cancel.header("Reason"), Some("Q.850;cause=17"));
+}

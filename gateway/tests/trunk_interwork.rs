@@ -302,3 +302,123 @@ fn profiles() {
         Variant::Ansi
     );
 }
+
+#[test]
+fn configured_t6_within_bounds() {
+    let mut t = SuspendTimer::with_t6(30_000);
+    assert_eq!(t.t6_ms(), 30_000);
+    t.on_action(mid_call_action(&sus(true)), 5_000);
+    assert_eq!(t.deadline(), Some(35_000));
+    // A second SUS does not push the deadline out.
+    t.on_action(mid_call_action(&sus(true)), 20_000);
+    assert_eq!(t.deadline(), Some(35_000));
+    assert!(t.poll(34_999).is_none());
+    let rel = t.poll(35_000).expect("T6 ran out");
+    assert_eq!(rel.message_type(), MessageType::Rel);
+    assert_eq!(rel.cause().unwrap().cause, cause::RECOVERY_ON_TIMER_EXPIRY);
+    assert_eq!(t.deadline(), None);
+    assert_eq!(SuspendTimer::with_t6(1).t6_ms(), SuspendTimer::T6_MIN_MS);
+    assert_eq!(SuspendTimer::with_t6(u64::MAX).t6_ms(), SuspendTimer::T6_MAX_MS);
+}
+
+#[test]
+fn reason_header_round_trip() {
+    for (c, loc) in [
+        (16, param::location::USER),
+        (17, param::location::PUBLIC_LOCAL),
+        (102, param::location::BEYOND_INTERWORKING),
+        (127, param::location::INTERNATIONAL),
+        (44, param::location::TRANSIT),
+    ] {
+        let v = reason_header(&CauseIndicators::new(c, loc));
+        assert_eq!(
+            parse_reason(&v),
+            Ok(Some(ReasonCause {
+                cause: c,
+                location: Some(loc)
+            })),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        reason_header(&CauseIndicators::new(16, param::location::USER)),
+        "Q.850;cause=16;location=U;text=\"Normal call clearing\""
+    );
+}
+
+#[test]
+fn reason_headers_as_peers_send_them() {
+    // RFC 3326 section 2 examples and common variants.
+    assert_eq!(
+        parse_reason("Q.850 ;cause=16 ;text=\"Terminated\""),
+        Ok(Some(ReasonCause {
+            cause: 16,
+            location: None
+        }))
+    );
+    assert_eq!(
+        parse_reason("SIP ;cause=200 ;text=\"Call completed elsewhere\""),
+        Ok(None)
+    );
+    assert_eq!(
+        parse_reason("q.850;text=\"a;b\";CAUSE=17"),
+        Ok(Some(ReasonCause {
+            cause: 17,
+            location: None
+        }))
+    );
+    assert_eq!(
+        parse_reason("Q.850;cause=1;location=LN"),
+        Ok(Some(ReasonCause {
+            cause: 1,
+            location: Some(param::location::PUBLIC_LOCAL)
+        }))
+    );
+    assert_eq!(parse_reason("Q.850;text=\"x\""), Err(ReasonError::MissingCause));
+    assert_eq!(parse_reason("Q.850;cause=200"), Err(ReasonError::BadCause));
+    assert_eq!(parse_reason("Q.850;cause=x"), Err(ReasonError::BadCause));
+    assert_eq!(
+        parse_reason("Q.850;cause=16;location=MARS"),
+        Err(ReasonError::BadLocation)
+    );
+}
+
+#[test]
+fn release_of_bye_or_cancel() {
+    // Nothing said: a plain hang-up.
+    assert_eq!(release_of_request(None, None), None);
+    // The REL wins over the Reason header.
+    let rel = rel_with_cause(17, param::location::PUBLIC_LOCAL);
+    let r = release_of_request(
+        Some(&rel),
+        Some(ReasonCause {
+            cause: 16,
+            location: None,
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.cause.cause, r.status, r.tone),
+        (17, Some(486), ReleaseTone::Busy)
+    );
+    // Reason alone (plain SIP).
+    let r = release_of_request(
+        None,
+        Some(ReasonCause {
+            cause: 1,
+            location: None,
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.cause.cause, r.status, r.tone),
+        (1, Some(404), ReleaseTone::SpecialInformation)
+    );
+    let r = release_of_request(Some(&rel_normal()), None).unwrap();
+    assert_eq!((r.cause.cause, r.status, r.tone), (16, None, ReleaseTone::None));
+    // Another ISUP message is no release.
+    assert_eq!(
+        release_of_request(Some(&Message::new(MessageBody::Anm)), None),
+        None
+    );
+}

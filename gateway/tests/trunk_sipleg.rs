@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use gateway::call::control::{CallControl, SipRequest};
 use gateway::call::sipleg::{
-    SipLegs, bind_rtp, failure_status, incoming_trunk_event, isup_of, progress_status, trunk_body,
+    SipLegs, bind_rtp, ended_event, failure_status, incoming_trunk_event, isup_of, progress_status,
+    trunk_body,
 };
 use gateway::call::{LegId, PortAction, SipEvent};
 use gateway::config::model::TrunkProfile;
@@ -83,6 +84,21 @@ account = "b"
 id = 2
 kind = "fxs"
 account = "plain"
+
+[[account]]
+name = "nanp"
+user = "3125550100"
+domain = "127.0.0.2:5062"
+register = false
+trunk_profile = "sip-i"
+isup_national_prefix = "1"
+isup_international_prefix = "011"
+isup_t6_s = 30
+
+[[port]]
+id = 3
+kind = "fxs"
+account = "nanp"
 "#;
 
 impl Rig {
@@ -472,4 +488,316 @@ fn port_view_of_trunk_messages() {
         }
         e => panic!("{e:?}"),
     }
+}
+
+/// An outgoing call of `port` answered by the softswitch (with an ANM on trunks).
+fn answered_call(r: &mut Rig, port: u8, leg: LegId, number: &str) -> CallHandle {
+    r.port(
+        port,
+        PortAction::Invite {
+            leg,
+            number: number.into(),
+            caller: None,
+        },
+    );
+    let (call, _) = r.ss_incoming();
+    let (b, _) = sipt_body(Some(SDP), &isup::Message::new(MessageBody::Anm), false);
+    r.ss.answer(r.now, call, b).unwrap();
+    r.run();
+    assert_eq!(r.legs.calls(&r.gw)[0].state, "connected");
+    call
+}
+
+/// The last request of `method` the softswitch sent.
+fn from_ss(r: &Rig, method: Method<String>) -> Message {
+    r.wire
+        .iter()
+        .rev()
+        .find(|(gw, m)| !*gw && m.method() == Some(&method))
+        .map(|(_, m)| m.clone())
+        .expect("no such request from the softswitch")
+}
+
+fn reason_cause(m: &Message) -> Option<interwork::ReasonCause> {
+    m.header("Reason")
+        .and_then(|v| interwork::parse_reason(v).ok().flatten())
+}
+
+#[test]
+fn far_end_bye_with_rel_user_busy_plays_busy() {
+    let mut r = Rig::new();
+    let call = answered_call(&mut r, 0, LegId(1), "0215550147");
+    let rel = interwork::rel_with_cause(17, isup::param::location::PUBLIC_LOCAL);
+    let (b, h) = sipt_body(None, &rel, true);
+    r.ss.bye_with_body(r.now, call, b, &h).unwrap();
+    r.run();
+    assert_eq!(r.legs.len(), 0);
+    let bye = from_ss(&r, Method::Bye);
+    let (ev, release) = ended_event(LegId(1), Some(&bye), Variant::Itu);
+    assert_eq!(
+        ev,
+        SipEvent::Released {
+            leg: LegId(1),
+            status: 486
+        }
+    );
+    assert_eq!(release.unwrap().cause.cause, 17);
+    // REL 16 in the BYE: the usual far-end hang-up.
+    let (b, h) = sipt_body(None, &interwork::rel_normal(), true);
+    let mut normal = bye.clone();
+    normal.remove("Content-Disposition");
+    if let Some(b) = b {
+        normal.set_body(&b.content_type, b.data);
+    }
+    for (k, v) in h {
+        normal.push_named(&k, v);
+    }
+    assert_eq!(
+        ended_event(LegId(1), Some(&normal), Variant::Itu).0,
+        SipEvent::Ended { leg: LegId(1) }
+    );
+}
+
+#[test]
+fn far_end_bye_with_a_q850_reason_on_plain_sip() {
+    let mut r = Rig::new();
+    let call = answered_call(&mut r, 2, LegId(4), "5550100");
+    let reason = [(
+        "Reason".to_string(),
+        "Q.850;cause=1;text=\"Unallocated number\"".to_string(),
+    )];
+    r.ss.bye_with_body(r.now, call, None, &reason).unwrap();
+    r.run();
+    assert_eq!(r.legs.len(), 0);
+    let bye = from_ss(&r, Method::Bye);
+    assert_eq!(
+        ended_event(LegId(4), Some(&bye), Variant::Itu).0,
+        SipEvent::Released {
+            leg: LegId(4),
+            status: 404
+        }
+    );
+    // No Reason: a plain hang-up.
+    let mut plain = bye.clone();
+    plain.remove("Reason");
+    assert_eq!(
+        ended_event(LegId(4), Some(&plain), Variant::Itu),
+        (SipEvent::Ended { leg: LegId(4) }, None)
+    );
+    assert_eq!(
+        ended_event(LegId(4), None, Variant::Itu).0,
+        SipEvent::Ended { leg: LegId(4) }
+    );
+}
+
+#[test]
+fn our_bye_carries_the_cause() {
+    // SIP-T: REL 16 in the body and the Reason header.
+    let mut r = Rig::new();
+    answered_call(&mut r, 0, LegId(1), "0215550147");
+    r.port(0, PortAction::Bye(LegId(1)));
+    let bye = r.sent(|m| m.method() == Some(&Method::Bye)).clone();
+    assert_eq!(isup(&bye).cause().map(|c| c.cause), Some(16));
+    assert_eq!(
+        reason_cause(&bye),
+        Some(interwork::ReasonCause {
+            cause: 16,
+            location: Some(isup::param::location::USER)
+        })
+    );
+    // Plain SIP: the Reason header alone.
+    let mut r = Rig::new();
+    answered_call(&mut r, 2, LegId(4), "5550100");
+    r.port(2, PortAction::Bye(LegId(4)));
+    let bye = r.sent(|m| m.method() == Some(&Method::Bye)).clone();
+    assert!(bye.body.is_empty());
+    assert_eq!(reason_cause(&bye).map(|c| c.cause), Some(16));
+}
+
+#[test]
+fn our_cancel_carries_a_reason() {
+    for (port, number) in [(0u8, "0215550147"), (2, "5550100")] {
+        let mut r = Rig::new();
+        r.port(
+            port,
+            PortAction::Invite {
+                leg: LegId(5),
+                number: number.into(),
+                caller: None,
+            },
+        );
+        let (call, _) = r.ss_incoming();
+        r.ss.ring(r.now, call, 180, None, false).unwrap();
+        r.run();
+        r.port(port, PortAction::Cancel(LegId(5)));
+        let cancel = r.sent(|m| m.method() == Some(&Method::Cancel)).clone();
+        assert_eq!(
+            reason_cause(&cancel).map(|c| c.cause),
+            Some(16),
+            "port {port}: {cancel}"
+        );
+        assert!(r.wire.iter().any(|(gw, m)| !*gw && m.status() == Some(487)));
+        assert_eq!(r.legs.len(), 0);
+    }
+}
+
+#[test]
+fn cancel_from_the_trunk_gives_its_cause() {
+    let mut r = Rig::new();
+    let call = offer(&mut r, "5550199", None);
+    assert_eq!(r.legs.len(), 1);
+    let reason = [("Reason".to_string(), "Q.850;cause=3".to_string())];
+    r.ss.cancel_with_headers(r.now, call, &reason).unwrap();
+    r.run();
+    assert_eq!(r.legs.len(), 0, "the ringing leg is gone");
+    let cancel = from_ss(&r, Method::Cancel);
+    let (ev, release) = ended_event(LegId(0x8000_0001), Some(&cancel), Variant::Itu);
+    assert_eq!(
+        ev,
+        SipEvent::Released {
+            leg: LegId(0x8000_0001),
+            status: 404
+        }
+    );
+    assert_eq!(release.unwrap().cause.cause, 3);
+}
+
+/// An incoming trunk call to port 1, answered.
+fn answered_incoming(r: &mut Rig) -> CallHandle {
+    let call = offer(r, "5550199", None);
+    r.port(1, PortAction::Answer(LegId(0x8000_0001)));
+    call
+}
+
+fn info(r: &mut Rig, call: CallHandle, m: &isup::Message) {
+    let (b, _) = sipt_body(None, m, false);
+    r.ss.dialog_request(r.now, call, Method::Info, b, &[]).unwrap();
+    r.run();
+}
+
+fn advance(r: &mut Rig, secs: u64) {
+    r.now += std::time::Duration::from_secs(secs);
+    r.legs.poll(&mut r.gw, &mut r.cc, r.now, hal::Instant::ZERO);
+    r.run();
+}
+
+fn byes(r: &Rig) -> usize {
+    r.wire
+        .iter()
+        .filter(|(gw, m)| *gw && m.method() == Some(&Method::Bye))
+        .count()
+}
+
+#[test]
+fn suspended_past_t6_releases_with_cause_102() {
+    let mut r = Rig::new();
+    let call = answered_incoming(&mut r);
+    assert_eq!(r.legs.next_deadline(), None);
+    info(&mut r, call, &interwork::sus(true));
+    assert_eq!(
+        r.legs.next_deadline(),
+        Some(r.now + std::time::Duration::from_millis(interwork::SuspendTimer::T6_MS))
+    );
+    advance(&mut r, 89);
+    assert_eq!(byes(&r), 0);
+    assert_eq!(r.legs.len(), 1);
+    advance(&mut r, 1);
+    assert_eq!(byes(&r), 1);
+    assert_eq!(r.legs.len(), 0);
+    assert_eq!(r.legs.next_deadline(), None);
+    let bye = r.sent(|m| m.method() == Some(&Method::Bye)).clone();
+    assert_eq!(isup(&bye).cause().map(|c| c.cause), Some(102));
+    assert_eq!(reason_cause(&bye).map(|c| c.cause), Some(102));
+    // The softswitch saw the call end.
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, UaEvent::Terminated { call: c, .. } if *c == call))
+    );
+}
+
+#[test]
+fn resume_stops_the_suspend_timer() {
+    let mut r = Rig::new();
+    let call = answered_incoming(&mut r);
+    info(&mut r, call, &interwork::sus(true));
+    advance(&mut r, 60);
+    info(&mut r, call, &interwork::res(true));
+    assert_eq!(r.legs.next_deadline(), None);
+    advance(&mut r, 300);
+    assert_eq!(byes(&r), 0);
+    assert_eq!(r.legs.len(), 1);
+    // User-initiated suspend: T2 (3 min).
+    info(&mut r, call, &interwork::sus(false));
+    advance(&mut r, 179);
+    assert_eq!(byes(&r), 0);
+    advance(&mut r, 1);
+    assert_eq!(byes(&r), 1);
+}
+
+#[test]
+fn account_numbering_and_t6_come_from_the_configuration() {
+    let mut r = Rig::new();
+    r.port(
+        3,
+        PortAction::Invite {
+            leg: LegId(6),
+            number: "13125550147".into(),
+            caller: None,
+        },
+    );
+    let (call, invite) = r.ss_incoming();
+    // SIP-I: required handling.
+    assert!(format!("{invite}").contains("handling=required"), "{invite}");
+    let iam = isup(&invite);
+    let MessageBody::Iam(body) = &iam.body else {
+        panic!("not an IAM")
+    };
+    assert_eq!(
+        (body.called.nai, body.called.digits.as_str()),
+        (nai::NATIONAL, "3125550147")
+    );
+    let calling = iam.calling_party_number().unwrap();
+    assert_eq!(calling.digits, "3125550100");
+    let (b, _) = trunk_body(
+        Some(TrunkBehaviour::new(TrunkProfile::SipI)),
+        Some(SDP.as_bytes().to_vec()),
+        Some(&isup::Message::new(MessageBody::Anm)),
+        3,
+        false,
+    );
+    r.ss.answer(r.now, call, b).unwrap();
+    r.run();
+    let (b, _) = trunk_body(
+        Some(TrunkBehaviour::new(TrunkProfile::SipI)),
+        None,
+        Some(&interwork::sus(true)),
+        4,
+        false,
+    );
+    r.ss.dialog_request(r.now, call, Method::Info, b, &[]).unwrap();
+    r.run();
+    // T6 is this account's 30 s.
+    advance(&mut r, 29);
+    assert_eq!(byes(&r), 0);
+    advance(&mut r, 1);
+    assert_eq!(byes(&r), 1);
+
+    // International prefix 011.
+    r.port(
+        3,
+        PortAction::Invite {
+            leg: LegId(7),
+            number: "011442079460000".into(),
+            caller: None,
+        },
+    );
+    let (_, invite) = r.ss_incoming();
+    let MessageBody::Iam(body) = isup(&invite).body else {
+        panic!("not an IAM")
+    };
+    assert_eq!(
+        (body.called.nai, body.called.digits.as_str()),
+        (nai::INTERNATIONAL, "442079460000")
+    );
 }

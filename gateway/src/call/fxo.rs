@@ -848,7 +848,7 @@ impl FxoPort {
                 }
                 _ => {}
             },
-            SipEvent::Ended { leg } => {
+            SipEvent::Ended { leg } | SipEvent::Released { leg, .. } => {
                 let ours = match &self.st {
                     St::Seizing { leg: l, .. }
                     | St::Dialling { leg: l, .. }

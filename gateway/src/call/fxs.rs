@@ -575,7 +575,11 @@ impl FxsPort {
                 }
                 self.cancelled.retain(|&l| l != leg);
             }
-            SipEvent::Ended { leg } => self.ended(leg, now),
+            SipEvent::Ended { leg } => self.ended(leg, ToneKind::Congestion, now),
+            SipEvent::Released { leg, status } => {
+                let tone = failure_tone(status, self.settings.sit_for_bad_numbers);
+                self.ended(leg, tone, now)
+            }
         }
     }
 
@@ -670,7 +674,8 @@ impl FxsPort {
         self.st = St::Connected { leg };
     }
 
-    fn ended(&mut self, leg: LegId, now: Instant) {
+    /// The far end ended the call; a phone still off hook hears `tone`.
+    fn ended(&mut self, leg: LegId, tone: ToneKind, now: Instant) {
         self.cancelled.retain(|&l| l != leg);
         match self.st {
             St::Ringing { leg: l, .. } if l == leg => {
@@ -683,13 +688,13 @@ impl FxsPort {
                 if self.settings.answer_reversal {
                     self.emit(PortAction::Feed(LineFeed::ForwardActive));
                 }
-                self.signal(Some(ToneKind::Congestion), now);
+                self.signal(Some(tone), now);
             }
             St::Calling { leg: l, progress } if l == leg => {
                 if progress == Progress::EarlyMedia {
                     self.emit(PortAction::MediaDisconnect(leg));
                 }
-                self.signal(Some(ToneKind::Congestion), now);
+                self.signal(Some(tone), now);
             }
             _ => {}
         }
@@ -1030,6 +1035,23 @@ mod tests {
         p.poll(t(40_000));
         assert_eq!(drain(&mut p), vec![PortAction::Howler]);
         p.line(FxsEventKind::OnHook, t(50_000));
+        assert_eq!(drain(&mut p), vec![PortAction::StopTone]);
+        assert!(!p.is_busy());
+    }
+
+    #[test]
+    fn remote_release_with_a_cause_plays_its_tone() {
+        // REL cause 17 in the far end's BYE: busy tone, as a 486 would.
+        let mut p = port();
+        let (_, leg) = dial(&mut p, "12125551212");
+        p.sip(SipEvent::Answered { leg }, t(4000));
+        drain(&mut p);
+        p.sip(SipEvent::Released { leg, status: 486 }, t(10_000));
+        assert_eq!(
+            drain(&mut p),
+            vec![PortAction::MediaDisconnect(leg), PortAction::Tone(ToneKind::Busy)]
+        );
+        p.line(FxsEventKind::OnHook, t(12_000));
         assert_eq!(drain(&mut p), vec![PortAction::StopTone]);
         assert!(!p.is_busy());
     }

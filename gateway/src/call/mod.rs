@@ -82,6 +82,10 @@ pub enum SipEvent {
     Failed { leg: LegId, status: u16 },
     /// The far end ended the call (BYE, or CANCEL of an incoming call).
     Ended { leg: LegId },
+    /// The far end ended the call giving a cause other than normal clearing (a REL in its
+    /// BYE/CANCEL, or an RFC 3326 `Reason: Q.850` header), as the SIP status the cause maps to
+    /// (RFC 3398): the port plays the tone it plays for that rejection.
+    Released { leg: LegId, status: u16 },
 }
 
 /// Out-dialling timing of an FXO port (DTMF per Q.23/Q.24, pulses per the line's exchange).

@@ -33,8 +33,9 @@ use crate::sip::ua::call::InviteRequest;
 use crate::sip::ua::call::{CallHandle, EndReason};
 use crate::sip::ua::{AccountId, Body, UaEvent, UserAgent};
 use crate::sip::wire::{Message, Method, NameAddr, Uri};
-use crate::trunk::interwork::{self, CallProgress, MidCallAction, Numbering, OutgoingCall};
-use crate::trunk::isup::{self, Variant};
+use crate::trunk::interwork::{self, CallProgress, MidCallAction, Numbering, OutgoingCall, SuspendTimer};
+use crate::trunk::isup::param::location;
+use crate::trunk::isup::{self, CauseIndicators, Variant};
 use crate::trunk::mime::{self, BodyError, Handling, parse_body};
 use crate::trunk::profile::TrunkBehaviour;
 
@@ -57,6 +58,10 @@ struct AccountSip {
     domain: String,
     /// What the account's trunk profile puts on the wire (ISUP or not).
     trunk: TrunkBehaviour,
+    /// Prefixes of the numbers in its IAMs.
+    numbering: Numbering,
+    /// Q.764 T6 for its calls, ms.
+    t6_ms: u64,
 }
 
 /// One call of one port.
@@ -78,6 +83,8 @@ struct Leg {
     trunk: Option<TrunkBehaviour>,
     /// Incoming trunk calls: an ACM went out (the answer is then ANM, else CON).
     acm_sent: bool,
+    /// SIP-T/SIP-I: Q.764 T6/T2 while the far side is suspended (SUS without RES).
+    suspend: SuspendTimer,
 }
 
 /// A snapshot of a call for the status page.
@@ -135,8 +142,11 @@ pub struct SipLegs {
     legs: Vec<Leg>,
     next_incoming: u32,
     session_seq: u64,
-    /// Nature of address of the numbers in IAMs (prefixes in dialled and presented numbers).
+    /// Nature of address of the numbers in IAMs (prefixes in dialled and presented numbers)
+    /// for calls no account claims.
     numbering: Numbering,
+    /// Origin of the millisecond clock of the suspend timers: the first `now` seen.
+    epoch: Option<std::time::Instant>,
 }
 
 fn audio_codec(c: Codec) -> AudioCodec {
@@ -328,6 +338,35 @@ pub fn failure_status(
     }
 }
 
+/// The port's event for a call the far end ended with `request` (its BYE, or the CANCEL of
+/// an incoming call), and the release it carried: a REL's cause (SIP-T/SIP-I), else an RFC
+/// 3326 `Reason: Q.850` cause. Normal causes (16, 18, 19, 31) and no cause at all end the
+/// call as a plain hang-up ([`SipEvent::Ended`]); any other cause gives
+/// [`SipEvent::Released`] with its RFC 3398 status, so the port plays the tone it plays for
+/// that rejection (17 busy, 1 special information tone, ...).
+pub fn ended_event(
+    leg: LegId,
+    request: Option<&Message>,
+    variant: Variant,
+) -> (SipEvent, Option<interwork::Release>) {
+    let rel = request
+        .and_then(|r| isup_of(r, variant).ok().flatten())
+        .filter(|m| m.message_type() == isup::MessageType::Rel);
+    let reason = request.and_then(|r| {
+        r.values(crate::sip::wire::HeaderName::Reason)
+            .find_map(|v| interwork::parse_reason(v).ok().flatten())
+    });
+    let release = interwork::release_of_request(rel.as_ref(), reason);
+    let ev = match &release {
+        Some(r) if r.tone != interwork::ReleaseTone::None => SipEvent::Released {
+            leg,
+            status: r.status.unwrap_or(500),
+        },
+        _ => SipEvent::Ended { leg },
+    };
+    (ev, release)
+}
+
 /// The number part of a dialled string or SIP address (`sip:123@host` -> `123`).
 fn number_part(s: &str) -> &str {
     let s = s
@@ -355,6 +394,7 @@ impl SipLegs {
             next_incoming: 0,
             session_seq: 0,
             numbering: Numbering::default(),
+            epoch: None,
         };
         legs.reconfigure(cfg);
         legs
@@ -395,6 +435,12 @@ impl SipLegs {
                         user: a.user.clone(),
                         domain: a.domain.clone(),
                         trunk: TrunkBehaviour::new(a.trunk_profile),
+                        numbering: Numbering {
+                            national_prefix: a.isup_national_prefix.clone(),
+                            international_prefix: a.isup_international_prefix.clone(),
+                            ..Numbering::default()
+                        },
+                        t6_ms: u64::from(a.isup_t6_s) * 1000,
                     },
                 )
             })
@@ -608,7 +654,8 @@ impl SipLegs {
                         call.calling.unwrap_or("-"),
                         if privacy { " (restricted)" } else { "" }
                     );
-                    interwork::build_iam(&call, &self.numbering, t.variant)
+                    let numbering = acct.as_ref().map_or(&self.numbering, |a| &a.numbering);
+                    interwork::build_iam(&call, numbering, t.variant)
                 });
                 self.session_seq += 1;
                 let (body, extra) = trunk_body(
@@ -646,6 +693,7 @@ impl SipLegs {
                             live: false,
                             trunk,
                             acm_sent: false,
+                            suspend: self.suspend_timer(acct.as_ref()),
                         });
                     }
                     Err(e) => {
@@ -659,7 +707,9 @@ impl SipLegs {
             PortAction::Cancel(leg) | PortAction::Bye(leg) => {
                 if let Some(i) = self.find(port, leg) {
                     let l = self.close(cc, i);
-                    if let Err(e) = self.hang_up(ua, now, &l) {
+                    // The subscriber hung up: normal clearing, location user.
+                    let cause = CauseIndicators::new(interwork::cause::NORMAL_CLEARING, location::USER);
+                    if let Err(e) = self.hang_up(ua, now, &l, &cause) {
                         eprintln!("port {port}: hang-up: {e}");
                     }
                 }
@@ -727,29 +777,96 @@ impl SipLegs {
         }
     }
 
-    /// Ends a leg's call from our side: BYE once answered (with REL cause 16, normal clearing,
-    /// on SIP-T/SIP-I trunks), CANCEL while our INVITE is unanswered, a rejection (603, with
-    /// its REL) while an incoming call is unanswered.
+    /// Ends a leg's call from our side with `cause`: BYE once answered, CANCEL while our
+    /// INVITE is unanswered, both with `Reason: Q.850;cause=N` (RFC 3326) and on SIP-T/SIP-I
+    /// trunks the BYE with a REL of that cause; a rejection (603, with its REL) while an
+    /// incoming call is unanswered.
     fn hang_up(
         &mut self,
         ua: &mut UserAgent,
         now: std::time::Instant,
         l: &Leg,
+        cause: &CauseIndicators,
     ) -> Result<(), crate::sip::ua::UaError> {
         use crate::sip::ua::call::CallState;
-        let state = ua.call_info(l.call).map(|c| c.state);
-        match (l.trunk, state) {
-            (Some(t), Some(CallState::Answered | CallState::Confirmed)) => {
+        let info = ua.call_info(l.call);
+        let reason = ("Reason".to_string(), interwork::reason_header(cause));
+        match info.map(|c| (c.state, c.is_uac)) {
+            Some((CallState::Answered | CallState::Confirmed, _)) => {
                 self.session_seq += 1;
-                let rel = interwork::rel_normal();
-                let (body, headers) = trunk_body(Some(t), None, Some(&rel), self.session_seq, true);
-                eprintln!("port {}: BYE with REL cause 16", l.port);
+                let rel = isup::Message::new(isup::MessageBody::Rel(cause.clone()));
+                let (body, mut headers) = trunk_body(l.trunk, None, Some(&rel), self.session_seq, true);
+                headers.push(reason);
+                match l.trunk {
+                    Some(_) => eprintln!("port {}: BYE with REL cause {}", l.port, cause.cause),
+                    None => eprintln!("port {}: BYE, cause {}", l.port, cause.cause),
+                }
                 ua.bye_with_body(now, l.call, body, &headers)
             }
-            (Some(t), Some(CallState::Incoming | CallState::Ringing)) if !l.outgoing => {
-                self.refuse(ua, now, l.call, 603, Some(t))
+            Some((CallState::Calling | CallState::Proceeding, true)) => {
+                eprintln!("port {}: CANCEL, cause {}", l.port, cause.cause);
+                ua.cancel_with_headers(now, l.call, &[reason])
+            }
+            Some((CallState::Incoming | CallState::Ringing, false)) if l.trunk.is_some() => {
+                self.refuse(ua, now, l.call, 603, l.trunk)
             }
             _ => ua.hangup(now, l.call),
+        }
+    }
+
+    /// The suspend timer of a new call of `acct` (its T6, else the default).
+    fn suspend_timer(&self, acct: Option<&AccountSip>) -> SuspendTimer {
+        acct.map_or_else(SuspendTimer::default, |a| SuspendTimer::with_t6(a.t6_ms))
+    }
+
+    /// Milliseconds of the suspend timers' clock at `now`.
+    fn ms(&mut self, now: std::time::Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// When [`SipLegs::poll`] has something to do: the earliest suspend timer (Q.764 T6/T2).
+    pub fn next_deadline(&self) -> Option<std::time::Instant> {
+        let epoch = self.epoch?;
+        self.legs
+            .iter()
+            .filter_map(|l| l.suspend.deadline())
+            .min()
+            .map(|ms| epoch + std::time::Duration::from_millis(ms))
+    }
+
+    /// Runs the timers due at `now`: a call left suspended past T6 (network) or T2 (user) is
+    /// released (Q.764 2.5.2): BYE with REL cause 102 (recovery on timer expiry) on
+    /// SIP-T/SIP-I and `Reason: Q.850;cause=102`; the port sees the far end hang up.
+    pub fn poll(
+        &mut self,
+        ua: &mut UserAgent,
+        cc: &mut CallControl,
+        now: std::time::Instant,
+        at: hal::Instant,
+    ) {
+        if self.epoch.is_none() {
+            return;
+        }
+        let ms = self.ms(now);
+        let mut i = 0;
+        while i < self.legs.len() {
+            let Some(rel) = self.legs[i].suspend.poll(ms) else {
+                i += 1;
+                continue;
+            };
+            let l = self.close(cc, i);
+            let cause = rel.cause().cloned().unwrap_or_else(|| {
+                CauseIndicators::new(interwork::cause::RECOVERY_ON_TIMER_EXPIRY, location::PUBLIC_LOCAL)
+            });
+            eprintln!(
+                "port {}: suspended past T6: release, cause {}",
+                l.port, cause.cause
+            );
+            if let Err(e) = self.hang_up(ua, now, &l, &cause) {
+                eprintln!("port {}: release: {e}", l.port);
+            }
+            cc.sip_event(l.port, SipEvent::Ended { leg: l.leg }, at);
         }
     }
 
@@ -1064,7 +1181,7 @@ impl SipLegs {
             }
             UaEvent::Request { call, id, request } => {
                 let (status, body) = match self.find_call(call) {
-                    Some(i) => self.in_dialog(cc, i, &request),
+                    Some(i) => self.in_dialog(cc, i, &request, now),
                     None => (481, None),
                 };
                 if let Err(e) = ua.respond(now, id, status, body) {
@@ -1088,13 +1205,31 @@ impl SipLegs {
                     self.answer_in(cc, i, sdp);
                 }
             }
-            UaEvent::Terminated { call, reason } => {
+            UaEvent::Terminated {
+                call,
+                reason,
+                request,
+            } => {
                 let Some(i) = self.find_call(call) else { return };
                 let l = self.close(cc, i);
-                eprintln!("port {}: call ended: {reason:?}", l.port);
                 let ev = match reason {
-                    EndReason::Failed(status) => SipEvent::Failed { leg: l.leg, status },
-                    _ => SipEvent::Ended { leg: l.leg },
+                    EndReason::Failed(status) => {
+                        eprintln!("port {}: call ended: {reason:?}", l.port);
+                        SipEvent::Failed { leg: l.leg, status }
+                    }
+                    _ => {
+                        // The far end's BYE/CANCEL: its REL or Reason header says why.
+                        let variant = l.trunk.map_or(Variant::Itu, |t| t.variant);
+                        let (ev, release) = ended_event(l.leg, request.as_ref(), variant);
+                        match release {
+                            Some(r) => eprintln!(
+                                "port {}: call ended: {reason:?}, cause {} ({:?})",
+                                l.port, r.cause.cause, r.tone
+                            ),
+                            None => eprintln!("port {}: call ended: {reason:?}", l.port),
+                        }
+                        ev
+                    }
                 };
                 cc.sip_event(l.port, ev, at);
             }
@@ -1154,6 +1289,9 @@ impl SipLegs {
                 .as_ref()
                 .map(|_| TrunkBehaviour::new(crate::config::model::TrunkProfile::SipT)),
         };
+        let acct = name.as_ref().and_then(|n| self.accounts.get(n));
+        let suspend = self.suspend_timer(acct);
+        let numbering = acct.map_or_else(|| self.numbering.clone(), |a| a.numbering.clone());
         let port = self.port_for(cc, name).map_err(|r| (r, trunk))?;
         let offer = match sdp_of(request) {
             Some(b) => Some(SessionDescription::parse_bytes(b).map_err(|_| (Refusal::NotAcceptable, trunk))?),
@@ -1189,29 +1327,36 @@ impl SipLegs {
             live: false,
             trunk,
             acm_sent: false,
+            suspend,
         });
         if iam.is_some() {
             eprintln!("port {port}: IAM called {}", routed.number);
         }
-        let ev = incoming_trunk_event(leg, request, iam.as_ref(), &routed, &self.numbering);
+        let ev = incoming_trunk_event(leg, request, iam.as_ref(), &routed, &numbering);
         cc.sip_event(port, ev, at);
         Ok(())
     }
 
     /// A request within a call's dialog: re-INVITE/UPDATE offers (hold, resume, codec change,
     /// peer moved) and DTMF relay INFO. Returns the status and body to answer with.
-    fn in_dialog(&mut self, cc: &mut CallControl, i: usize, request: &Message) -> (u16, Option<Body>) {
+    fn in_dialog(
+        &mut self,
+        cc: &mut CallControl,
+        i: usize,
+        request: &Message,
+        now: std::time::Instant,
+    ) -> (u16, Option<Body>) {
         let method = request.method().cloned();
         // DTMF relay first: its bodies carry no disposition.
         if method == Some(Method::Info) && !request.body.is_empty() && dtmf_relay_key(request).is_none() {
-            return self.mid_call_isup(i, request);
+            return self.mid_call_isup(i, request, now);
         }
         if method != Some(Method::Info) {
             // SIP-T re-INVITE/UPDATE: the ISUP beside the SDP (e.g. SUS/RES with a hold).
             let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
             match isup_of(request, variant) {
                 Ok(Some(m)) => {
-                    self.log_mid_call(i, &m);
+                    self.mid_call(i, &m, now);
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -1265,13 +1410,13 @@ impl SipLegs {
     }
 
     /// An INFO that is not DTMF relay: SIP-T mid-call ISUP (SUS/RES, INF/INR, CPG...) is
-    /// taken (200) and logged; an unknown body whose handling is required gets 415, an
-    /// optional one is ignored.
-    fn mid_call_isup(&mut self, i: usize, request: &Message) -> (u16, Option<Body>) {
+    /// taken (200); an unknown body whose handling is required gets 415, an optional one is
+    /// ignored.
+    fn mid_call_isup(&mut self, i: usize, request: &Message, now: std::time::Instant) -> (u16, Option<Body>) {
         let variant = self.legs[i].trunk.map_or(Variant::Itu, |t| t.variant);
         match isup_of(request, variant) {
             Ok(Some(m)) => {
-                self.log_mid_call(i, &m);
+                self.mid_call(i, &m, now);
                 (200, None)
             }
             Ok(None) => (200, None),
@@ -1283,10 +1428,17 @@ impl SipLegs {
     }
 
     /// Mid-call ISUP. Suspend and resume change nothing an analog line can hear (the far
-    /// party is on hook or moving its terminal; the media simply pauses).
-    fn log_mid_call(&mut self, i: usize, m: &isup::Message) {
+    /// party is on hook or moving its terminal; the media simply pauses), but on SIP-T/SIP-I
+    /// calls a SUS starts Q.764 T6 (network) or T2 (user), which RES stops; [`SipLegs::poll`]
+    /// releases the call when it runs out.
+    fn mid_call(&mut self, i: usize, m: &isup::Message, now: std::time::Instant) {
         let port = self.legs[i].port;
-        match interwork::mid_call_action(m) {
+        let action = interwork::mid_call_action(m);
+        if self.legs[i].trunk.is_some() {
+            let ms = self.ms(now);
+            self.legs[i].suspend.on_action(action, ms);
+        }
+        match action {
             MidCallAction::Suspend { network_initiated } => eprintln!(
                 "port {port}: SUS ({}) received: call suspended",
                 if network_initiated { "network" } else { "user" }

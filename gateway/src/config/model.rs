@@ -127,6 +127,15 @@ pub struct Account {
     /// Requested registration lifetime in seconds.
     pub expires_s: u32,
     pub trunk_profile: TrunkProfile,
+    /// SIP-T/SIP-I: trunk prefix of national numbers (stripped from dialled numbers, nature of
+    /// address national; restored on received ones). Digits, may be empty.
+    pub isup_national_prefix: String,
+    /// SIP-T/SIP-I: international access prefix (stripped like `+`, nature of address
+    /// international). Digits, may be empty.
+    pub isup_international_prefix: String,
+    /// SIP-T/SIP-I: Q.764 T6, how long a call suspended by the network (SUS) may stay so
+    /// before it is released with cause 102, seconds.
+    pub isup_t6_s: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +372,9 @@ impl Default for Account {
             register: true,
             expires_s: 3600,
             trunk_profile: TrunkProfile::Sip,
+            isup_national_prefix: "0".into(),
+            isup_international_prefix: "00".into(),
+            isup_t6_s: 90,
         }
     }
 }

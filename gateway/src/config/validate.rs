@@ -156,6 +156,26 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         if a.register && !(60..=86400).contains(&a.expires_s) {
             c.err(p("expires_s"), "must be between 60 and 86400 seconds");
         }
+        for (key, v) in [
+            ("isup_national_prefix", &a.isup_national_prefix),
+            ("isup_international_prefix", &a.isup_international_prefix),
+        ] {
+            if v.len() > 4 || !v.chars().all(|ch| ch.is_ascii_digit()) {
+                c.err(p(key), "must be at most 4 digits");
+            }
+        }
+        if !a.isup_international_prefix.is_empty()
+            && a.isup_national_prefix
+                .starts_with(a.isup_international_prefix.as_str())
+        {
+            c.err(
+                p("isup_national_prefix"),
+                "must not start with the international prefix",
+            );
+        }
+        if !(10..=180).contains(&a.isup_t6_s) {
+            c.err(p("isup_t6_s"), "must be between 10 and 180 seconds");
+        }
     }
 
     let mut ids = HashSet::new();
@@ -339,6 +359,58 @@ mod tests {
                 "port[0].hook_flash_min_ms",
                 "port[1].account",
                 "port[2].ring_cadence"
+            ]
+        );
+    }
+
+    #[test]
+    fn isup_numbering_and_t6_are_checked() {
+        let mut cfg = Config::default_for_sim();
+        let a = Account {
+            name: "trunk".into(),
+            user: "5550100".into(),
+            domain: "192.0.2.1".into(),
+            register: false,
+            trunk_profile: TrunkProfile::SipT,
+            ..Account::default()
+        };
+        assert_eq!(
+            (
+                a.isup_national_prefix.as_str(),
+                a.isup_international_prefix.as_str()
+            ),
+            ("0", "00")
+        );
+        cfg.accounts.push(a.clone());
+        cfg.accounts.push(Account {
+            name: "nanp".into(),
+            isup_national_prefix: "1".into(),
+            isup_international_prefix: "011".into(),
+            isup_t6_s: 120,
+            ..a.clone()
+        });
+        assert!(validate(&cfg).is_ok());
+        cfg.accounts.push(Account {
+            name: "bad".into(),
+            isup_national_prefix: "001".into(),
+            isup_t6_s: 5,
+            ..a.clone()
+        });
+        cfg.accounts.push(Account {
+            name: "worse".into(),
+            isup_international_prefix: "0a".into(),
+            isup_national_prefix: "12345".into(),
+            ..a
+        });
+        let errs = validate(&cfg).unwrap_err().0;
+        let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "account[2].isup_national_prefix: must not start with the international prefix",
+                "account[2].isup_t6_s: must be between 10 and 180 seconds",
+                "account[3].isup_national_prefix: must be at most 4 digits",
+                "account[3].isup_international_prefix: must be at most 4 digits",
             ]
         );
     }

@@ -486,22 +486,51 @@ pub fn res(network_initiated: bool) -> Message {
 }
 
 /// Q.764 timers T2 (user-initiated suspend, 3 min) and T6 (network-initiated, set by Q.118:
-/// 1-2 min; 90 s here), sans-IO: feed events with `now` in milliseconds and poll the
+/// 1-2 min; 90 s by default, configurable per account within [`SuspendTimer::T6_MIN_MS`] ..=
+/// [`SuspendTimer::T6_MAX_MS`]), sans-IO: feed events with `now` in milliseconds and poll the
 /// deadline. On expiry the call is released with cause 102.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SuspendTimer {
     deadline: Option<u64>,
+    t6_ms: u64,
+}
+
+impl Default for SuspendTimer {
+    fn default() -> Self {
+        SuspendTimer {
+            deadline: None,
+            t6_ms: Self::T6_MS,
+        }
+    }
 }
 
 impl SuspendTimer {
     pub const T2_MS: u64 = 180_000;
+    /// Default T6.
     pub const T6_MS: u64 = 90_000;
+    /// Bounds of a configured T6 (Q.118 asks for 1-2 minutes; shorter values serve tests and
+    /// trunks that want a quick release, longer ones stay below T2).
+    pub const T6_MIN_MS: u64 = 10_000;
+    pub const T6_MAX_MS: u64 = 180_000;
+
+    /// A timer whose T6 is `t6_ms`, kept within the bounds.
+    pub fn with_t6(t6_ms: u64) -> Self {
+        SuspendTimer {
+            deadline: None,
+            t6_ms: t6_ms.clamp(Self::T6_MIN_MS, Self::T6_MAX_MS),
+        }
+    }
+
+    /// T6 in milliseconds.
+    pub fn t6_ms(&self) -> u64 {
+        self.t6_ms
+    }
 
     pub fn on_action(&mut self, action: MidCallAction, now_ms: u64) {
         match action {
             MidCallAction::Suspend { network_initiated } => {
                 let t = if network_initiated {
-                    Self::T6_MS
+                    self.t6_ms
                 } else {
                     Self::T2_MS
                 };
@@ -533,4 +562,158 @@ impl SuspendTimer {
             _ => None,
         }
     }
+}
+
+/// A Q.850 cause received in an RFC 3326 `Reason` header (RFC 8606 adds its location).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReasonCause {
+    pub cause: u8,
+    /// Q.850 location, when the header names one (RFC 8606 `location=`).
+    pub location: Option<u8>,
+}
+
+/// What is wrong with a `Reason: Q.850` header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonError {
+    /// No `cause` parameter.
+    MissingCause,
+    /// `cause` is not a number 0-127.
+    BadCause,
+    /// `location` names no Q.850 location.
+    BadLocation,
+}
+
+impl std::fmt::Display for ReasonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReasonError::MissingCause => "Reason Q.850: no cause parameter",
+            ReasonError::BadCause => "Reason Q.850: cause is not a number 0-127",
+            ReasonError::BadLocation => "Reason Q.850: unknown location",
+        })
+    }
+}
+
+impl std::error::Error for ReasonError {}
+
+/// RFC 8606 location tokens and the Q.850 locations they name.
+const REASON_LOCATIONS: [(&str, u8); 8] = [
+    ("U", location::USER),
+    ("LPN", location::PRIVATE_LOCAL),
+    ("LN", location::PUBLIC_LOCAL),
+    ("TN", location::TRANSIT),
+    ("RLN", location::PUBLIC_REMOTE),
+    ("RPN", location::PRIVATE_REMOTE),
+    ("INTL", location::INTERNATIONAL),
+    ("BI", location::BEYOND_INTERWORKING),
+];
+
+/// Short Q.850 text for a cause (the `text` of our Reason headers).
+pub fn cause_text(c: u8) -> &'static str {
+    use cause::*;
+    match c {
+        UNALLOCATED_NUMBER => "Unallocated number",
+        NO_ROUTE_TO_DESTINATION => "No route to destination",
+        NORMAL_CLEARING => "Normal call clearing",
+        USER_BUSY => "User busy",
+        NO_USER_RESPONDING => "No user responding",
+        NO_ANSWER => "No answer from user",
+        CALL_REJECTED => "Call rejected",
+        NUMBER_CHANGED => "Number changed",
+        INVALID_NUMBER_FORMAT => "Invalid number format",
+        NORMAL_UNSPECIFIED => "Normal, unspecified",
+        TEMPORARY_FAILURE => "Temporary failure",
+        RECOVERY_ON_TIMER_EXPIRY => "Recovery on timer expiry",
+        INTERWORKING => "Interworking, unspecified",
+        _ => "",
+    }
+}
+
+/// The `Reason` header value for a cause (RFC 3326, with the RFC 8606 location):
+/// `Q.850;cause=16;location=U;text="Normal call clearing"`.
+pub fn reason_header(c: &CauseIndicators) -> String {
+    let mut v = format!("Q.850;cause={}", c.cause);
+    if let Some((tok, _)) = REASON_LOCATIONS.iter().find(|(_, l)| *l == c.location) {
+        v.push_str(";location=");
+        v.push_str(tok);
+    }
+    let text = cause_text(c.cause);
+    if !text.is_empty() {
+        v.push_str(";text=\"");
+        v.push_str(text);
+        v.push('"');
+    }
+    v
+}
+
+/// Reads one `Reason` header value: `Ok(None)` for another protocol (`SIP;cause=200`),
+/// the cause of a `Q.850` one. Parameter names and the protocol are case-insensitive; a
+/// quoted `text` may hold `;`.
+pub fn parse_reason(value: &str) -> Result<Option<ReasonCause>, ReasonError> {
+    let mut params = split_params(value);
+    let protocol = params.next().unwrap_or("").trim();
+    if !protocol.eq_ignore_ascii_case("Q.850") {
+        return Ok(None);
+    }
+    let (mut cause, mut loc) = (None, None);
+    for p in params {
+        let (name, val) = match p.split_once('=') {
+            Some((n, v)) => (n.trim(), v.trim()),
+            None => (p.trim(), ""),
+        };
+        if name.eq_ignore_ascii_case("cause") {
+            let c: u8 = val.parse().map_err(|_| ReasonError::BadCause)?;
+            if c > 127 {
+                return Err(ReasonError::BadCause);
+            }
+            cause = Some(c);
+        } else if name.eq_ignore_ascii_case("location") {
+            let l = REASON_LOCATIONS
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(val))
+                .ok_or(ReasonError::BadLocation)?;
+            loc = Some(l.1);
+        }
+    }
+    let cause = cause.ok_or(ReasonError::MissingCause)?;
+    Ok(Some(ReasonCause { cause, location: loc }))
+}
+
+/// `;`-separated parts of a header value, leaving quoted strings whole.
+fn split_params(v: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, ch) in s.char_indices() {
+            match ch {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ';' if !quoted => {
+                    rest = Some(&s[i + 1..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(s)
+    })
+}
+
+/// The release a received BYE or CANCEL carries: the cause of its REL (RFC 3398 / Q.1912.5),
+/// else of its Q.850 Reason header (RFC 3326), else normal clearing. `None` when neither says
+/// anything (a plain hang-up).
+pub fn release_of_request(isup: Option<&Message>, reason: Option<ReasonCause>) -> Option<Release> {
+    let cause = isup
+        .filter(|m| m.message_type() == MessageType::Rel)
+        .and_then(|m| m.cause().cloned())
+        .or_else(|| {
+            reason.map(|r| CauseIndicators::new(r.cause, r.location.unwrap_or(location::BEYOND_INTERWORKING)))
+        })?;
+    Some(Release {
+        tone: release_tone(cause.cause),
+        status: cause_to_status(cause.cause),
+        cause,
+    })
 }

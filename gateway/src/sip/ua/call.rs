@@ -127,6 +127,9 @@ pub(crate) struct Call {
     got_provisional: bool,
     cancel_pending: bool,
     cancelled: bool,
+    /// Extra headers of our CANCEL, and of the BYE when a 2xx crosses it (e.g. RFC 3326
+    /// Reason).
+    cancel_headers: Vec<(String, String)>,
     auth_tries: u8,
     ack: Option<Message>,
     last_rseq: Option<u32>,
@@ -166,6 +169,7 @@ impl Call {
             got_provisional: false,
             cancel_pending: false,
             cancelled: false,
+            cancel_headers: Vec::new(),
             auth_tries: 0,
             ack: None,
             last_rseq: None,
@@ -358,10 +362,22 @@ impl UserAgent {
     /// Cancels an outgoing call (9.1): the CANCEL goes once a provisional response arrived; if a
     /// 2xx crosses it, the call is acknowledged and ended with BYE.
     pub fn cancel(&mut self, now: Instant, call: CallHandle) -> Result<(), UaError> {
+        self.cancel_with_headers(now, call, &[])
+    }
+
+    /// [`UserAgent::cancel`] with extra headers on the CANCEL (and on the BYE if a 2xx crosses
+    /// it), e.g. `Reason: Q.850;cause=16` (RFC 3326).
+    pub fn cancel_with_headers(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        headers: &[(String, String)],
+    ) -> Result<(), UaError> {
         let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall)?;
         if !c.is_uac || !matches!(c.state, CallState::Calling | CallState::Proceeding) {
             return Err(UaError::InvalidState("cancel needs an unanswered outgoing call"));
         }
+        c.cancel_headers = headers.to_vec();
         c.cancel_pending = true;
         c.cancelled = true;
         if c.got_provisional {
@@ -389,6 +405,9 @@ impl UserAgent {
         m.push(HeaderName::MaxForwards, 70);
         let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
         m.push(HeaderName::CSeq, format_args!("{seq} CANCEL"));
+        for (k, v) in &c.cancel_headers {
+            m.push_named(k, v);
+        }
         // Same branch as the INVITE (9.1): started directly on the layer, not via send_request.
         let Ok(dest) = self.next_hop(&inv) else { return };
         let reliable = dest.transport.is_reliable();
@@ -728,7 +747,7 @@ impl UserAgent {
             && let Ok((r, t)) = self.uas_response(h, 487)
         {
             self.reply(now, t, r);
-            self.end_call(now, h, EndReason::CancelledByPeer);
+            self.end_call_with(now, h, EndReason::CancelledByPeer, Some(msg));
         }
     }
 
@@ -775,7 +794,7 @@ impl UserAgent {
             Method::Bye => {
                 let r = self.response_to(&msg, 200, None);
                 self.reply(now, txn, r);
-                self.end_call(now, h, EndReason::RemoteHangup);
+                self.end_call_with(now, h, EndReason::RemoteHangup, Some(msg));
             }
             Method::Options => {
                 let r = self.options_response(&msg, None);
@@ -1091,6 +1110,7 @@ impl UserAgent {
                     c.session = Some(session_timer(now, secs, refresher.unwrap_or(true)));
                 }
                 let cancelled = c.cancelled;
+                let cancel_headers = c.cancel_headers.clone();
                 if let Ok(sent) = self.send_stateless(ack_req)
                     && let Some(c) = self.calls.get_mut(&h)
                 {
@@ -1101,7 +1121,7 @@ impl UserAgent {
                     response: msg,
                 });
                 if cancelled {
-                    let _ = self.bye(now, h);
+                    let _ = self.bye_with_body(now, h, None, &cancel_headers);
                 }
             }
             _ => {
@@ -1479,6 +1499,18 @@ impl UserAgent {
     }
 
     pub(crate) fn end_call(&mut self, now: Instant, h: CallHandle, reason: EndReason) {
+        self.end_call_with(now, h, reason, None);
+    }
+
+    /// Ends a call; `request` is the peer's BYE or CANCEL that ended it, handed to call
+    /// control with [`UaEvent::Terminated`] (its ISUP REL or Reason header gives the cause).
+    pub(crate) fn end_call_with(
+        &mut self,
+        now: Instant,
+        h: CallHandle,
+        reason: EndReason,
+        request: Option<Message>,
+    ) {
         // A dialog lost to 408/481 often means the registrar or proxy restarted: refresh the
         // account's binding now rather than at the next refresh.
         if let (EndReason::DialogLost(_), Some(a)) = (reason, self.calls.get(&h).and_then(|c| c.account))
@@ -1499,7 +1531,11 @@ impl UserAgent {
             self.dialogs.remove(&e.id);
         }
         self.calls.remove(&h);
-        self.emit(UaEvent::Terminated { call: h, reason });
+        self.emit(UaEvent::Terminated {
+            call: h,
+            reason,
+            request,
+        });
     }
 
     /// Forgets a call whose end call control has seen; calls are removed on termination

@@ -229,8 +229,13 @@ pub enum UaEvent {
         status: u16,
         response: Option<Message>,
     },
-    /// The call ended.
-    Terminated { call: CallHandle, reason: EndReason },
+    /// The call ended; `request` is the peer's BYE or CANCEL when one ended it (its body and
+    /// Reason header say why: SIP-T REL, RFC 3326 Q.850 cause).
+    Terminated {
+        call: CallHandle,
+        reason: EndReason,
+        request: Option<Message>,
+    },
 }
 
 /// What the user agent asks its driver to do.
