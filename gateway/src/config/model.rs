@@ -127,8 +127,8 @@ pub struct Account {
     /// Requested registration lifetime in seconds.
     pub expires_s: u32,
     pub trunk_profile: TrunkProfile,
-    /// SIP-T/SIP-I: trunk prefix of national numbers (stripped from dialled numbers, nature of
-    /// address national; restored on received ones). Digits, may be empty.
+    /// SIP-T/SIP-I: trunk prefix of national numbers (stripped from the numbers put in IAMs,
+    /// nature of address national). Digits, may be empty.
     pub isup_national_prefix: String,
     /// SIP-T/SIP-I: international access prefix (stripped like `+`, nature of address
     /// international). Digits, may be empty.
