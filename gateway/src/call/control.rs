@@ -92,14 +92,16 @@ fn command_port(cmd: &MediaCommand) -> Option<u8> {
     match cmd {
         MediaCommand::SetTonePlan { port, .. }
         | MediaCommand::SetHookTiming { port, .. }
-        | MediaCommand::SetCallProgress { port, .. } => Some(*port),
+        | MediaCommand::SetCallProgress { port, .. }
+        | MediaCommand::SetGain { port, .. }
+        | MediaCommand::SetEcho { port, .. } => Some(*port),
         _ => None,
     }
 }
 
 impl CallControl {
     /// Builds the machines of the enabled ports and queues each port's initial media settings
-    /// (tone plan, hook timing, call progress detection).
+    /// (tone plan, hook timing, call progress detection, gains, echo canceller).
     pub fn from_config(cfg: &Config) -> Result<CallControl, CallConfigError> {
         let mut cc = CallControl {
             ports: Vec::new(),
@@ -142,6 +144,19 @@ impl CallControl {
             let plan = TonePlan::for_country(&p.country)
                 .ok_or_else(|| err(FxsSettingsError::UnknownCountry(p.country.clone())))?;
             cc.media.push_back(MediaCommand::SetTonePlan { port: p.id, plan });
+            // The line's levels and its echo canceller, as the port's settings say (the echo
+            // path is learned again: a new setting may mean a different line).
+            cc.media.push_back(MediaCommand::SetGain {
+                port: p.id,
+                to_line_db: p.tx_gain_db,
+                from_line_db: p.rx_gain_db,
+            });
+            cc.media.push_back(MediaCommand::SetEcho {
+                port: p.id,
+                enabled: p.echo_canceller,
+                nlp: p.echo_canceller,
+                reset: true,
+            });
             cc.ports.push(PortEntry {
                 id: p.id,
                 machine,
@@ -611,6 +626,44 @@ mod tests {
         assert_eq!(
             cmds.iter().filter(|c| c.starts_with("SetCallProgress")).count(),
             1
+        );
+    }
+
+    #[test]
+    fn port_gains_and_echo_canceller_reach_the_media_loop() {
+        let mut cfg = Config::default_for_sim();
+        cfg.ports[0].tx_gain_db = -6.0;
+        cfg.ports[0].rx_gain_db = 3.0;
+        cfg.ports[1].echo_canceller = false;
+        let mut cc = CallControl::from_config(&cfg).unwrap();
+        let cmds = drain_media(&mut cc);
+        let port_cmds = |port: u8, what: &str| -> Vec<String> {
+            cmds.iter()
+                .filter(|c| c.starts_with(&format!("{what} {{ port: {port},")))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            port_cmds(0, "SetGain"),
+            vec![format!(
+                "{:?}",
+                MediaCommand::SetGain {
+                    port: 0,
+                    to_line_db: -6.0,
+                    from_line_db: 3.0
+                }
+            )]
+        );
+        assert!(port_cmds(0, "SetEcho")[0].contains("enabled: true"), "{cmds:?}");
+        assert!(port_cmds(1, "SetEcho")[0].contains("enabled: false"), "{cmds:?}");
+        // A changed gain on an idle port applies at once, without a restart.
+        cfg.ports[1].tx_gain_db = -3.5;
+        cc.reconfigure(&cfg).unwrap();
+        let cmds = drain_media(&mut cc);
+        assert!(
+            cmds.iter()
+                .any(|c| c.starts_with("SetGain { port: 1,") && c.contains("to_line_db: -3.5")),
+            "{cmds:?}"
         );
     }
 
