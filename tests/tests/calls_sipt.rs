@@ -7,7 +7,12 @@
 //!   cause 17 (user busy) plays busy, cause 1 (unallocated number) the special information tone;
 //! - the softswitch offers a call whose IAM's called number selects the phone and whose calling
 //!   number is the caller ID the phone shows; the gateway's 180 and 200 carry ACM and ANM, and
-//!   the softswitch releases with a REL in its BYE.
+//!   the softswitch releases with a REL in its BYE: cause 16 gives the usual reorder, cause 17
+//!   (user busy) busy tone;
+//! - our BYE carries `Reason: Q.850;cause=16` beside its REL (sipp checks the header);
+//! - the softswitch suspends an answered call (SUS in INFO) and never resumes it: when the
+//!   account's T6 (10 s here) runs out the gateway sends a BYE with REL and Reason cause 102,
+//!   and the phone hears the far end gone.
 //!
 //! tshark records the SIP traffic and Wireshark's own ISUP dissector decodes the IAM, ACM, ANM
 //! and REL with the expected numbers and causes. The softswitch's ISUP messages are written
@@ -42,6 +47,8 @@ fn need(tool: &str) {
 const ACM: &[u8] = &[0x06, 0x15, 0x14, 0x00];
 /// ANM with no optional parameters.
 const ANM: &[u8] = &[0x09, 0x00];
+/// SUS: suspend/resume indicators 1 (network initiated), no optional part.
+const SUS: &[u8] = &[0x0d, 0x01, 0x00];
 
 /// REL with one cause indicators parameter: location 4 (public network serving the remote
 /// user), coding standard ITU, the given cause value.
@@ -365,7 +372,7 @@ fn phone_calls_through_a_sipt_softswitch() {
         "0x0001"
     );
     find(&d, "200", "9");
-    // The phone's hang-up: REL cause 16, normal call clearing.
+    // The phone's hang-up: REL cause 16, normal call clearing (and sipp found the Reason).
     assert_eq!(find(&d, "BYE", "12").get("isup.cause_indicator"), "16");
 }
 
@@ -414,16 +421,18 @@ fn softswitch_release_causes_pick_the_tone() {
     assert_eq!(causes, ["17", "1"], "{d:#?}");
 }
 
+const TWO_LINES: &str = "[[account]]\nname = \"a\"\nuser = \"5550100\"\ndomain = \"127.0.0.1\"\n\
+               register = false\ntrunk_profile = \"sip-t\"\n\
+               [[account]]\nname = \"b\"\nuser = \"5550199\"\ndomain = \"127.0.0.1\"\n\
+               register = false\ntrunk_profile = \"sip-t\"\nisup_t6_s = 10\n\
+               [[port]]\nid = 0\nkind = \"fxs\"\naccount = \"a\"\ncodecs = [\"pcmu\"]\n\
+               [[port]]\nid = 1\nkind = \"fxs\"\naccount = \"b\"\ncodecs = [\"pcmu\"]\n";
+
 #[test]
 fn sipt_call_rings_the_phone_the_iam_names() {
     let sip_port = free_udp_port();
     let ss_port = free_udp_port();
-    let cfg = "[[account]]\nname = \"a\"\nuser = \"5550100\"\ndomain = \"127.0.0.1\"\n\
-               register = false\ntrunk_profile = \"sip-t\"\n\
-               [[account]]\nname = \"b\"\nuser = \"5550199\"\ndomain = \"127.0.0.1\"\n\
-               register = false\ntrunk_profile = \"sip-t\"\n\
-               [[port]]\nid = 0\nkind = \"fxs\"\naccount = \"a\"\ncodecs = [\"pcmu\"]\n\
-               [[port]]\nid = 1\nkind = \"fxs\"\naccount = \"b\"\ncodecs = [\"pcmu\"]\n";
+    let cfg = TWO_LINES;
     let mut gw = gateway("calls-sipt-in", sip_port, cfg, &["fxs", "fxs"]);
     let phone_a = SimPhone::connect(gw.ports[0].1, PhoneConfig::default()).expect("attach phone");
     let phone_b = SimPhone::connect(gw.ports[1].1, PhoneConfig::default()).expect("attach phone");
@@ -460,4 +469,69 @@ fn sipt_call_rings_the_phone_the_iam_names() {
     );
     find(&d, "200", "9");
     assert_eq!(find(&d, "BYE", "12").get("isup.cause_indicator"), "16");
+}
+
+/// The softswitch calls line b, the phone answers, and the softswitch goes on with `scenario`
+/// (`files` beside the IAM); returns what Wireshark decoded once the phone heard `tone`.
+fn answered_incoming_call(
+    name: &str,
+    scenario: &str,
+    files: &[(&str, &[u8])],
+    tone: ToneKind,
+    within: Duration,
+) -> Vec<Decoded> {
+    let sip_port = free_udp_port();
+    let ss_port = free_udp_port();
+    let mut gw = gateway(
+        &format!("calls-sipt-{name}"),
+        sip_port,
+        TWO_LINES,
+        &["fxs", "fxs"],
+    );
+    let phone = SimPhone::connect(gw.ports[1].1, PhoneConfig::default()).expect("attach phone");
+    let cap = Capture::start(name, sip_port, &[sip_port, ss_port]);
+    let iam = iam("5550199", "2125550147", false);
+    let mut all: Vec<(&str, &[u8])> = vec![("iam.bin", &iam)];
+    all.extend_from_slice(files);
+    let mut ss = Sipp::start(name, scenario, ss_port, &all, Some((sip_port, "trunk")));
+    phone.wait_ringing(T).expect("the called line rings");
+    phone.off_hook();
+    let heard = phone.wait_for_tone(tone, within);
+    let ok = ss.finished_ok(T);
+    phone.on_hook();
+    assert!(
+        heard.is_ok() && ok,
+        "{name}: tone {tone:?} heard: {}, softswitch ok: {ok}",
+        heard.is_ok()
+    );
+    let _ = gw.stop();
+    cap.isup()
+}
+
+#[test]
+fn far_end_bye_with_rel_user_busy_plays_busy() {
+    let rel = rel(17);
+    let d = answered_incoming_call(
+        "bye-busy",
+        "sipt-softswitch-call.xml",
+        &[("rel.bin", &rel)],
+        ToneKind::Busy,
+        T,
+    );
+    assert_eq!(find(&d, "BYE", "12").get("isup.cause_indicator"), "17");
+}
+
+#[test]
+fn suspended_call_is_released_when_t6_runs_out() {
+    // T6 is 10 s on line b's account; the SUS comes half a second after the answer.
+    let d = answered_incoming_call(
+        "suspend",
+        "sipt-softswitch-suspend.xml",
+        &[("sus.bin", SUS)],
+        ToneKind::Congestion,
+        Duration::from_secs(25),
+    );
+    find(&d, "INFO", "13");
+    // Our BYE: REL with cause 102, recovery on timer expiry (sipp checked the Reason header).
+    assert_eq!(find(&d, "BYE", "12").get("isup.cause_indicator"), "102");
 }
