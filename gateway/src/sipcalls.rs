@@ -282,6 +282,10 @@ impl SipAgent {
             }
         }
         let (handle, events, task) = driver::spawn(ua, edge, inbound);
+        // `[log] sip_trace` decides, live, whether these reach the log.
+        handle.set_trace(Arc::new(|dir, transport, peer, data: &[u8]| {
+            crate::web::logring::sip_message(dir == driver::TraceDir::Sent, transport.as_str(), peer, data)
+        }));
         for a in &enabled {
             resolve_hosts(&handle, a).await;
         }

@@ -159,13 +159,40 @@ fn credentials_changed_through_the_api_apply_without_restart() {
     assert_eq!(code, 200, "{body}");
     let mut cfg = json_of(&body);
 
-    // The right password: registers now, not at the next retry (tens of seconds away).
+    // No SIP trace unless asked for.
+    assert!(
+        !gw.output.iter().any(|l| l.starts_with("SIP sent to")),
+        "{}",
+        gw.output.join("\n")
+    );
+
+    // The right password: registers now, not at the next retry (tens of seconds away). The
+    // SIP trace, switched on in the same change, shows the exchange.
     cfg["account"][0]["password"] = "secret".into();
+    cfg["log"]["sip_trace"] = true.into();
     let (code, body) = api(gw.web, &session, "PUT", "/api/config", &cfg.to_string());
     assert_eq!(code, 200, "{body}");
     gw.wait_output("account main registered", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no registration after the change:\n{}", gw.output.join("\n")));
     assert!(kam.wait_registration("1001", false, 0, Duration::from_secs(2)));
+    let sent = format!("SIP sent to UDP:{}", kam.addr());
+    let received = format!("SIP received from UDP:{}", kam.addr());
+    for needle in [
+        &sent,
+        &received,
+        "REGISTER sip:",
+        "SIP/2.0 401 ",
+        "SIP/2.0 200 OK",
+    ] {
+        assert!(
+            gw.output.iter().any(|l| l.contains(needle)),
+            "no {needle:?} in the trace:\n{}",
+            gw.output.join("\n")
+        );
+    }
+    let (code, body) = api(gw.web, &session, "GET", "/api/logs?after=0", "");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&sent) && body.contains("REGISTER sip:"), "{body}");
 
     // Another subscriber: the old binding goes, the new one comes, on the same account.
     let before = kam.registrations().len();

@@ -3,7 +3,9 @@
 //! its recent history one click away.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -92,6 +94,44 @@ fn keep(level: LogLevel, text: impl Into<String>, print: bool) {
     });
 }
 
+/// `[log] sip_trace`: every SIP message sent and received goes into the log.
+static SIP_TRACE: AtomicBool = AtomicBool::new(false);
+
+/// Follows `[log] sip_trace` (at start and on every saved change).
+pub fn set_sip_trace(on: bool) {
+    SIP_TRACE.store(on, Ordering::Relaxed);
+}
+
+/// Longest message text kept in one trace line; a longer one is cut, saying so.
+const SIP_TRACE_MAX: usize = 6000;
+
+/// Records one SIP message when the trace is on: a header line saying which way, the
+/// transport and the peer, then the message as text.
+pub fn sip_message(sent: bool, transport: &str, peer: SocketAddr, data: &[u8]) {
+    if !SIP_TRACE.load(Ordering::Relaxed) {
+        return;
+    }
+    info(sip_trace_text(sent, transport, peer, data));
+}
+
+fn sip_trace_text(sent: bool, transport: &str, peer: SocketAddr, data: &[u8]) -> String {
+    let (way, prep) = if sent {
+        ("sent", "to")
+    } else {
+        ("received", "from")
+    };
+    let shown = &data[..data.len().min(SIP_TRACE_MAX)];
+    let mut text = format!(
+        "SIP {way} {prep} {transport}:{peer} ({} bytes)\n{}",
+        data.len(),
+        String::from_utf8_lossy(shown).trim_end()
+    );
+    if shown.len() < data.len() {
+        text.push_str(&format!("\n[{} more bytes not shown]", data.len() - shown.len()));
+    }
+    text
+}
+
 pub fn info(text: impl Into<String>) {
     log(LogLevel::Info, text)
 }
@@ -109,6 +149,20 @@ pub fn since(after: u64) -> Vec<LogLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sip_trace_lines_say_which_way_and_cut_long_messages() {
+        let peer: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let t = sip_trace_text(true, "UDP", peer, b"OPTIONS sip:a@b SIP/2.0\r\n\r\n");
+        assert_eq!(
+            t,
+            "SIP sent to UDP:127.0.0.1:5060 (27 bytes)\nOPTIONS sip:a@b SIP/2.0"
+        );
+        let long = vec![b'x'; SIP_TRACE_MAX + 10];
+        let t = sip_trace_text(false, "TCP", peer, &long);
+        assert!(t.starts_with("SIP received from TCP:127.0.0.1:5060 (6010 bytes)\nxxx"));
+        assert!(t.ends_with("\n[10 more bytes not shown]"), "{t}");
+    }
 
     #[test]
     fn ring_is_bounded_and_ordered() {

@@ -95,6 +95,7 @@ impl WebState {
         {
             let cfg = config.borrow();
             logring::configure(cfg.log.ring_lines as usize, cfg.log.level);
+            logring::set_sip_trace(cfg.log.sip_trace);
             if let Ok(mut st) = status.lock() {
                 st.apply_config(&cfg);
             }
@@ -129,6 +130,7 @@ impl WebState {
             }
         }
         logring::configure(cfg.log.ring_lines as usize, cfg.log.level);
+        logring::set_sip_trace(cfg.log.sip_trace);
         if let Ok(mut st) = self.status.lock() {
             st.apply_config(&cfg);
         }

@@ -4,7 +4,8 @@
 //! Call control acts on the user agent through [`UaHandle::with`], which runs a closure on the
 //! core with the current time and then wakes the loop to flush what it queued.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
@@ -14,11 +15,23 @@ use super::{UaEvent, UaOutput, UserAgent};
 use crate::sip::transport::framing::PING;
 use crate::sip::transport::{Inbound, SipEdge, TransportKind};
 
+/// Which way a traced message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceDir {
+    Received,
+    Sent,
+}
+
+/// Sees every SIP message the loop sends or receives (not keep-alives): the transport, the
+/// peer and the bytes. A SIP trace ("sip set debug" in Asterisk terms) is one of these.
+pub type SipTrace = Arc<dyn Fn(TraceDir, TransportKind, SocketAddr, &[u8]) + Send + Sync>;
+
 /// Shared access to a running user agent.
 #[derive(Clone)]
 pub struct UaHandle {
     ua: Arc<Mutex<UserAgent>>,
     wake: Arc<Notify>,
+    trace: Arc<OnceLock<SipTrace>>,
 }
 
 impl UaHandle {
@@ -27,6 +40,12 @@ impl UaHandle {
         let r = f(&mut lock(&self.ua), Instant::now());
         self.wake.notify_one();
         r
+    }
+
+    /// Installs the message trace (once; it decides itself whether to record anything, so
+    /// it can follow a live setting).
+    pub fn set_trace(&self, trace: SipTrace) {
+        let _ = self.trace.set(trace);
     }
 }
 
@@ -75,6 +94,7 @@ pub fn spawn(
     let handle = UaHandle {
         ua: Arc::new(Mutex::new(ua)),
         wake: Arc::new(Notify::new()),
+        trace: Arc::new(OnceLock::new()),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let h = handle.clone();
@@ -93,7 +113,11 @@ pub fn spawn(
                 for o in outs {
                     match o {
                         UaOutput::Send { txn, dest, msg } => {
-                            if edge.send(&dest, &msg.to_bytes()).await.is_err()
+                            let bytes = msg.to_bytes();
+                            if let Some(trace) = h.trace.get() {
+                                trace(TraceDir::Sent, dest.transport, dest.addr, &bytes);
+                            }
+                            if edge.send(&dest, &bytes).await.is_err()
                                 && let Some(t) = txn
                             {
                                 lock(&h.ua).transport_error(Instant::now(), t);
@@ -126,7 +150,14 @@ pub fn spawn(
             };
             tokio::select! {
                 m = inbound.recv() => match m {
-                    Some(m) => lock(&h.ua).handle_inbound(Instant::now(), &m),
+                    Some(m) => {
+                        if let Some(trace) = h.trace.get()
+                            && !m.is_keepalive()
+                        {
+                            trace(TraceDir::Received, m.transport, m.source, &m.data);
+                        }
+                        lock(&h.ua).handle_inbound(Instant::now(), &m)
+                    }
                     None => break,
                 },
                 _ = sleep => lock(&h.ua).poll_timers(Instant::now()),
