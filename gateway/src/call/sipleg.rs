@@ -9,6 +9,10 @@
 //! applied with `ModifyStream` when the offer/answer completes (183 early media, 200, ACK,
 //! re-INVITE, UPDATE).
 //!
+//! Calls end with a cause both ways: our BYE and CANCEL carry `Reason: Q.850` (and on SIP-T/
+//! SIP-I the BYE a REL); the cause of the far end's BYE or CANCEL ([`ended_event`]) picks the
+//! port's tone. On SIP-T/SIP-I calls a SUS starts Q.764 T6/T2, which [`SipLegs::poll`] enforces.
+//!
 //! Sans-IO like everything it joins: it runs on a borrowed [`UserAgent`] and [`CallControl`]
 //! with the caller's clocks; binding the RTP sockets is the only I/O, done through the
 //! caller's `bind` function.

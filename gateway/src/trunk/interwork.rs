@@ -10,6 +10,10 @@
 //! caller ID to present; [`acm_ringing`], [`answer_message`] and [`rel_for_status`] /
 //! [`rel_normal`] build the ISUP we put in our 180, 200 and final/BYE/CANCEL messages.
 //!
+//! Release causes outside ISUP: [`reason_header`] / [`parse_reason`] write and read the RFC 3326
+//! `Reason: Q.850` header (RFC 8606 location); [`release_of_request`] gives the cause of a
+//! received BYE or CANCEL from its REL or its Reason.
+//!
 //! Mid-call: [`mid_call_action`] interprets SUS/RES received in INFO or re-INVITE, and
 //! [`SuspendTimer`] releases a call left suspended past T6/T2 (Q.764 2.5).
 
