@@ -73,6 +73,10 @@ const SECTIONS = {
     ['register', 'bool', 'Register'],
     ['expires_s', 'int', 'Registration expiry (s)'],
     ['trunk_profile', 'enum:trunk_profile', 'Trunk profile'],
+    ['sub', 'sub', 'SIP-T / SIP-I'],
+    ['isup_national_prefix', 'text', 'National prefix', 'Stripped from national numbers in the IAM (default 0)'],
+    ['isup_international_prefix', 'text', 'International prefix', 'Stripped like + from international numbers (default 00)'],
+    ['isup_t6_s', 'int', 'Suspend timer T6 (s)', 'A call the network suspends (SUS) is released after this, 10-180'],
   ],
   port_common: [
     ['enabled', 'bool', 'Enabled'],
@@ -465,7 +469,8 @@ document.addEventListener('DOMContentLoaded', () => {
     config.account = config.account || [];
     const n = config.account.length + 1;
     config.account.push({ name: `account${n}`, enabled: true, user: '', display_name: '', domain: '', registrar: '', proxy: '',
-      outbound_proxy: '', auth_user: '', password: '', register: true, expires_s: 3600, trunk_profile: 'sip' });
+      outbound_proxy: '', auth_user: '', password: '', register: true, expires_s: 3600, trunk_profile: 'sip',
+      isup_national_prefix: '0', isup_international_prefix: '00', isup_t6_s: 90 });
     renderAccounts();
   });
   $('#form-password').addEventListener('submit', async ev => {
