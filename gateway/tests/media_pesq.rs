@@ -1,10 +1,13 @@
-//! Speech through the loop's receive path (jitter buffer, decoder, loss concealment) over an
-//! impaired network: a UDP proxy on loopback delays packets by 40-100 ms (jitter, which also
-//! reorders them) and drops 5%, with fixed seeds, in virtual time. The line output is scored
-//! with narrow-band PESQ (PyPI `pesq`) against the source, for G.711 and GSM: delay with jitter
-//! and reordering must score within 0.3 of the clean run; with the loss added, exactly the
-//! dropped packets must be concealed and the score stay within the bounds measured for the
-//! concealment (see `impaired_within_03_of_clean`).
+//! Speech through the loop's receive path (jitter buffer, decoder, loss concealment, RFC 2198
+//! redundancy) over an impaired network: a UDP proxy on loopback delays packets by 40-100 ms
+//! (jitter, which also reorders them) and drops exactly 5 % of them (20 of 400, chosen from a
+//! fixed seed), in virtual time. The line output is scored with narrow-band PESQ (PyPI `pesq`)
+//! against the source, for G.711 and GSM: delay with jitter and reordering must score within
+//! 0.3 of the clean run; with the loss added and concealment alone, exactly the dropped packets
+//! must be concealed and the score stay within the bounds measured for the concealment; with
+//! RFC 2198 negotiated (a second media loop sends RED through its own send path), every dropped
+//! packet whose successor came must be recovered and the score stay within 0.3 of the clean run
+//! (see `impaired_within_03_of_clean`).
 
 mod media_support;
 

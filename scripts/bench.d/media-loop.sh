@@ -82,12 +82,14 @@ if MEDIA_PESQ_REPORT="$pesq_report" cargo test -q --release -p gateway --test me
   && [ -s "$pesq_report" ]; then
   echo
   echo "Speech through the receive path (jitter buffer, decoder, concealment) over a loopback UDP"
-  echo "proxy: 40-100 ms delay with reordering, then the same plus random loss (fixed seed), 8 s of"
-  echo "the speech sample, narrow-band PESQ (PyPI pesq). Reference, same run: the clean output with"
-  echo "the lost packets' audio replaced by silence (a receiver without concealment)."
+  echo "proxy: 40-100 ms delay with reordering, then the same plus exactly 5 % loss (20 of the 400"
+  echo "packets of 8 s of the speech sample, fixed seed), narrow-band PESQ (PyPI pesq). Reference,"
+  echo "same run: the clean output with the lost packets' audio replaced by silence (a receiver"
+  echo "without concealment). Last column: the same losses with RFC 2198 redundancy negotiated (a"
+  echo "second loop sends RED with the previous frame; isolated losses are recovered exactly)."
   echo
-  echo "| codec | clean | delay + jitter | plus loss | drop from clean | silence insertion | ratio to silence insertion |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| codec | clean | delay + jitter | plus 5 % loss, concealed (from clean) | silence insertion | plus 5 % loss with RED (from clean) |"
+  echo "|---|---:|---:|---:|---:|---:|"
   cat "$pesq_report"
 else
   echo
