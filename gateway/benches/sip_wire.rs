@@ -151,7 +151,11 @@ fn main() {
     let mut worst = f64::INFINITY;
     let mut worst_typed = f64::INFINITY;
     let mut out = Vec::with_capacity(4096);
+    let only_case = std::env::var("BENCH_CASE").ok();
     for (name, text) in cases {
+        if only_case.as_deref().is_some_and(|c| !name.starts_with(c)) {
+            continue;
+        }
         let buf = text.as_bytes();
         // Both implementations must accept the message before it is timed.
         SipMsg::parse_datagram(buf).expect("gateway parses benchmark message");
@@ -200,6 +204,21 @@ fn main() {
                 })
                 .unwrap_or(0)
         };
+        if let Some(n) = std::env::var("BENCH_ITERS")
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            // Profiling aid (callgrind): a fixed number of iterations, no timing.
+            let f: &mut dyn FnMut() -> usize = match std::env::var("BENCH_ONLY").as_deref() {
+                Ok("rsip") => &mut rsip_f,
+                Ok("owned") => &mut owned_f,
+                _ => &mut view_f,
+            };
+            for _ in 0..n {
+                black_box(f());
+            }
+            continue;
+        }
         let r = match std::env::var("BENCH_ONLY").as_deref() {
             // Profiling aid: time a single implementation.
             Ok("view") => rates(budget, &mut [&mut view_f]).repeat(4),

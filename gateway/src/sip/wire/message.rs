@@ -6,7 +6,7 @@ use smallvec::SmallVec;
 
 use super::error::{ErrorKind, ParseError, ValueError};
 use super::header::{CSeq, ContentType, HeaderName, Method, NameAddr, Via, check_call_id, parse_scalar};
-use super::text::{CommaSplit, is_token_char, trim_lws};
+use super::text::{CommaSplit, is_lws, is_token_char, trim_lws};
 use super::uri::Uri;
 
 /// Largest header section accepted from a stream before giving up on finding its end.
@@ -167,6 +167,63 @@ fn header_lines(
     Ok(found)
 }
 
+/// Layout found by [`scan_crlf_headers`].
+struct CrlfScan {
+    /// The `\n` ending the start line.
+    first_nl: usize,
+    /// Start of the empty line.
+    hdr_end: usize,
+    body_start: usize,
+    /// Every header line is `name: value` (one SP after the colon, no LWS around the value).
+    canonical: bool,
+}
+
+/// Header lines of a message whose lines all end in CRLF, without folds, each `name:` (no LWS
+/// before the colon) followed by the value, up to an empty line. `None` for anything else (the
+/// general path decides).
+#[inline]
+fn scan_crlf_headers(b: &[u8], start: usize, lines: &mut SmallVec<[LineSpan; 24]>) -> Option<CrlfScan> {
+    let first_nl = start + memchr(b'\n', &b[start..])?;
+    if first_nl == start || b[first_nl - 1] != b'\r' {
+        return None;
+    }
+    let mut canonical = true;
+    let mut pos = first_nl + 1;
+    loop {
+        let nl = pos + memchr(b'\n', b.get(pos..)?)?;
+        if nl == pos || b[nl - 1] != b'\r' {
+            return None;
+        }
+        let le = nl - 1;
+        if le == pos {
+            return Some(CrlfScan {
+                first_nl,
+                hdr_end: pos,
+                body_start: nl + 1,
+                canonical,
+            });
+        }
+        // A fold continues the previous line: left to the general path.
+        if matches!(b[pos], b' ' | b'\t') {
+            return None;
+        }
+        // The name's characters are checked when it is classified (`SipMsg::parse_fast`).
+        let colon = pos + b[pos..le].iter().position(|&c| c == b':')?;
+        if colon == pos || matches!(b[colon - 1], b' ' | b'\t') {
+            return None;
+        }
+        canonical &= b.get(colon + 1) == Some(&b' ')
+            && (le == colon + 2 || !is_lws(b[colon + 2]))
+            && !is_lws(b[le - 1]);
+        lines.push(LineSpan {
+            start: pos,
+            name_end: colon,
+            value: (colon + 1, le),
+        });
+        pos = nl + 1;
+    }
+}
+
 fn leading_crlf(b: &[u8]) -> usize {
     b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count()
 }
@@ -238,8 +295,12 @@ pub struct SipMsg<'a> {
     content_length: Option<u32>,
     content_type: Option<ContentType<&'a str>>,
     len: usize,
+    /// Start line and header section exactly as [`SipMsg::emit`] writes them (CRLF line ends,
+    /// `name: value` lines), or empty when emitting rewrites them.
+    raw_head: &'a [u8],
 }
 
+#[derive(Default)]
 struct Core<'a> {
     via: Option<Via<&'a str>>,
     from: Option<NameAddr<&'a str>>,
@@ -343,6 +404,75 @@ impl<'a> SipMsg<'a> {
 
     #[inline]
     fn parse_mode(buf: &'a [u8], mode: Mode) -> Result<Self, ParseError> {
+        match Self::parse_fast(buf, mode) {
+            Some(r) => r,
+            None => Self::parse_general(buf, mode),
+        }
+    }
+
+    /// The common case: CRLF line ends, no folds, `token: value` lines and an empty line that
+    /// ends the header section inside the buffer. Returns `None` for anything else, before
+    /// anything has been judged, so that [`SipMsg::parse_general`] decides (and reports errors)
+    /// exactly as for any other message. Once the layout is known the checks are the general
+    /// path's, in the same order.
+    #[inline]
+    fn parse_fast(buf: &'a [u8], mode: Mode) -> Option<Result<Self, ParseError>> {
+        let start = leading_crlf(buf);
+        if start == buf.len() {
+            return None;
+        }
+        let mut lines: SmallVec<[LineSpan; 24]> = SmallVec::new();
+        let scan = scan_crlf_headers(buf, start, &mut lines)?;
+        let Ok(text) = std::str::from_utf8(&buf[..scan.hdr_end]) else {
+            return None;
+        };
+        let sl = &text[start..scan.first_nl - 1];
+        let start_line = match parse_start_line(sl, start) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::with_capacity(lines.len());
+        let mut core = Core::default();
+        for sp in &lines {
+            let name_text = &text[sp.start..sp.name_end];
+            let name = HeaderName::from_name(name_text);
+            // Known names are tokens; any other must be one (else the general path reports it).
+            if name == HeaderName::Other && !name_text.bytes().all(is_token_char) {
+                return None;
+            }
+            let h = RawHeader {
+                name,
+                name_text,
+                value: trim_lws(&text[sp.value.0..sp.value.1]),
+                offset: sp.start as u32,
+            };
+            if let Err(e) = interpret(&mut core, &h, sp.start) {
+                return Some(Err(e));
+            }
+            headers.push(h);
+        }
+        // Every line is `name: value` with one space after the colon and no LWS around the value:
+        // the header section is emitted as it came.
+        let raw_head = if scan.canonical {
+            &buf[start..scan.hdr_end]
+        } else {
+            &[]
+        };
+        Some(Self::finish(
+            buf,
+            mode,
+            start,
+            sl,
+            start_line,
+            headers,
+            core,
+            scan.body_start,
+            raw_head,
+        ))
+    }
+
+    #[inline(never)]
+    fn parse_general(buf: &'a [u8], mode: Mode) -> Result<Self, ParseError> {
         let start = leading_crlf(buf);
         if start == buf.len() {
             return Err(ParseError::new(
@@ -382,17 +512,7 @@ impl<'a> SipMsg<'a> {
         let start_line = parse_start_line(sl, start)?;
 
         let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::new();
-        let mut core = Core {
-            via: None,
-            from: None,
-            to: None,
-            call_id: None,
-            cseq: None,
-            max_forwards: None,
-            content_length: None,
-            content_type: None,
-            seen: 0,
-        };
+        let mut core = Core::default();
         let early_end = header_lines(tb, (first_nl + 1).min(hdr_end), |sp| {
             let name_text = &text[sp.start..sp.name_end];
             // A known name is a token already; only unknown ones need the character check.
@@ -415,7 +535,23 @@ impl<'a> SipMsg<'a> {
             Some((_, b)) => b,
             None => body_start,
         };
+        Self::finish(buf, mode, start, sl, start_line, headers, core, body_start, &[])
+    }
 
+    /// Checks that need the whole header section, then body framing.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn finish(
+        buf: &'a [u8],
+        mode: Mode,
+        start: usize,
+        sl: &'a str,
+        start_line: StartLine<&'a str>,
+        headers: SmallVec<[RawHeader<'a>; 20]>,
+        core: Core<'a>,
+        body_start: usize,
+        raw_head: &'a [u8],
+    ) -> Result<Self, ParseError> {
         let missing = |n| ParseError::header(ErrorKind::MissingHeader, n, start);
         let via = core.via.ok_or_else(|| missing(HeaderName::Via))?;
         let from = core.from.ok_or_else(|| missing(HeaderName::From))?;
@@ -477,6 +613,7 @@ impl<'a> SipMsg<'a> {
             content_length: core.content_length,
             content_type: core.content_type,
             len,
+            raw_head,
         })
     }
 }
@@ -693,22 +830,30 @@ impl<'a> SipMsg<'a> {
     ///
     /// [`Message`]: super::build::Message
     pub fn emit(&self, out: &mut Vec<u8>) {
-        let need = self.start_raw.len()
-            + self.body.len()
-            + self
-                .headers
-                .iter()
-                .map(|h| h.name_text.len() + h.value.len() + 4)
-                .sum::<usize>()
-            + 32;
+        let head = if self.raw_head.is_empty() {
+            self.start_raw.len()
+                + self
+                    .headers
+                    .iter()
+                    .map(|h| h.name_text.len() + h.value.len() + 4)
+                    .sum::<usize>()
+        } else {
+            self.raw_head.len()
+        };
+        let need = head + self.body.len() + 32;
         out.reserve(need);
-        out.extend_from_slice(self.start_raw.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        for h in &self.headers {
-            out.extend_from_slice(h.name_text.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(h.value.as_bytes());
+        if !self.raw_head.is_empty() {
+            // Received in the form written below: copy it in one piece.
+            out.extend_from_slice(self.raw_head);
+        } else {
+            out.extend_from_slice(self.start_raw.as_bytes());
             out.extend_from_slice(b"\r\n");
+            for h in &self.headers {
+                out.extend_from_slice(h.name_text.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(h.value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
         }
         if self.content_length.is_none() {
             out.extend_from_slice(b"Content-Length: ");
@@ -751,4 +896,106 @@ fn itoa_buf(mut n: usize) -> Itoa {
         }
     }
     Itoa { buf, start: i }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything a caller can observe of a parse.
+    fn observe(r: &Result<SipMsg<'_>, ParseError>) -> String {
+        match r {
+            Err(e) => format!("{e:?}"),
+            Ok(m) => {
+                let mut out = Vec::new();
+                m.emit(&mut out);
+                format!(
+                    "{:?} {:?} {:?} {} {:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?}",
+                    m.start_line(),
+                    m.headers(),
+                    m.body(),
+                    m.wire_len(),
+                    m.top_via(),
+                    m.from(),
+                    m.to(),
+                    m.call_id(),
+                    m.cseq(),
+                    m.max_forwards(),
+                    m.content_length(),
+                    m.content_type(),
+                    out
+                )
+            }
+        }
+    }
+
+    fn samples() -> Vec<Vec<u8>> {
+        let mut v = vec![
+            b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport\r\n\
+Max-Forwards: 70\r\nTo: <sip:bob@example.com>\r\nFrom: \"A\" <sip:a@example.com>;tag=1\r\n\
+Call-ID: x@y\r\nCSeq: 1 INVITE\r\nContact: <sip:a@192.0.2.1;transport=udp>\r\n\
+Route: <sip:p.example.com;lr>, <sip:q.example.com;lr>\r\nContent-Type: application/sdp\r\n\
+Content-Length: 4\r\n\r\nv=0\r\n"
+                .to_vec(),
+            b"SIP/2.0 200 OK\r\nv: SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bK2;received=192.0.2.9\r\n\
+t: <sip:b@example.com>;tag=2\r\nf: <sip:a@example.com>;tag=1\r\ni: abc\r\nCSeq: 2 BYE\r\n\
+m: <sip:b@[2001:db8::2]>;expires=60;q=0.5\r\nl: 0\r\n\r\n"
+                .to_vec(),
+        ];
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
+        for sub in ["rfc4475", "rfc5118"] {
+            if let Ok(rd) = std::fs::read_dir(format!("{dir}/{sub}")) {
+                for e in rd.flatten() {
+                    if e.path().extension().is_some_and(|x| x == "dat")
+                        && let Ok(b) = std::fs::read(e.path())
+                    {
+                        v.push(b);
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The fast path either declines or reaches exactly what the general path reaches.
+    #[test]
+    fn fast_path_agrees_with_general_path() {
+        const BYTES: &[u8] = b" \t:\r\n;\"<>a@,=/%\xff";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let (mut fast, mut total) = (0, 0);
+        for base in samples() {
+            for round in 0..300 {
+                let mut b = base.clone();
+                if round > 0 {
+                    for _ in 0..1 + rnd(3) {
+                        let at = rnd(b.len().max(1));
+                        let c = BYTES[rnd(BYTES.len())];
+                        match rnd(3) {
+                            0 if at < b.len() => b[at] = c,
+                            1 => b.insert(at.min(b.len()), c),
+                            _ if at < b.len() => {
+                                b.remove(at);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                for mode in [Mode::Datagram, Mode::Stream] {
+                    total += 1;
+                    if let Some(f) = SipMsg::parse_fast(&b, mode) {
+                        fast += 1;
+                        let g = SipMsg::parse_general(&b, mode);
+                        assert_eq!(observe(&f), observe(&g), "{:?}", String::from_utf8_lossy(&b));
+                    }
+                }
+            }
+        }
+        assert!(fast * 4 > total, "{fast} of {total}");
+    }
 }

@@ -74,6 +74,14 @@ impl<S: AsRef<str>> Params<S> {
         &self,
         extra: impl Fn(&str, Option<&str>) -> bool,
     ) -> Result<(), ValueError> {
+        if plain_generic(self.raw.as_ref(), &extra) {
+            return Ok(());
+        }
+        self.validate_generic_full(extra)
+    }
+
+    /// [`Params::validate_generic_with`] for any list (quotes, LWS, empty items).
+    fn validate_generic_full(&self, extra: impl Fn(&str, Option<&str>) -> bool) -> Result<(), ValueError> {
         for (n, v) in self.iter() {
             if !is_token(n) {
                 return Err(ValueError::BadParam);
@@ -89,6 +97,14 @@ impl<S: AsRef<str>> Params<S> {
     }
 
     pub(crate) fn validate_uri(&self) -> Result<(), UriError> {
+        if plain_list(self.raw.as_ref(), is_param_char, is_param_char, &|_, _| true) {
+            return Ok(());
+        }
+        self.validate_uri_full()
+    }
+
+    /// [`Params::validate_uri`] for any list.
+    fn validate_uri_full(&self) -> Result<(), UriError> {
         for (n, v) in self.iter() {
             if n.is_empty() || text::check_escaped(n, is_param_char).is_err() {
                 return Err(UriError::BadParam);
@@ -101,6 +117,75 @@ impl<S: AsRef<str>> Params<S> {
         }
         Ok(())
     }
+}
+
+/// One pass over a list without quotes, LWS or escapes: `name[=value]` items separated by
+/// single `;`, names and values non-empty runs of `name_ok` / `value_ok` bytes, `extra` true for
+/// each. True means the list is valid; false only means it needs the full check (which may
+/// still accept it).
+#[inline]
+fn plain_list(
+    raw: &str,
+    name_ok: impl Fn(u8) -> bool,
+    value_ok: impl Fn(u8) -> bool,
+    extra: &impl Fn(&str, Option<&str>) -> bool,
+) -> bool {
+    let b = raw.as_bytes();
+    if b.is_empty() {
+        return true;
+    }
+    let mut i = 0;
+    loop {
+        let ns = i;
+        while i < b.len() && name_ok(b[i]) {
+            i += 1;
+        }
+        if i == ns {
+            return false;
+        }
+        let name = &raw[ns..i];
+        let value = if b.get(i) == Some(&b'=') {
+            i += 1;
+            let vs = i;
+            while i < b.len() && value_ok(b[i]) {
+                i += 1;
+            }
+            if i == vs {
+                return false;
+            }
+            Some(&raw[vs..i])
+        } else {
+            None
+        };
+        if !extra(name, value) {
+            return false;
+        }
+        match b.get(i) {
+            None => return true,
+            Some(b';') => i += 1,
+            Some(_) => return false,
+        }
+    }
+}
+
+/// [`plain_list`] for generic-params: token names, token/host values.
+#[inline]
+fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bool) -> bool {
+    static GEN_VALUE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            t[i] = c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~' | b'[' | b']' | b':'
+                );
+            i += 1;
+        }
+        t
+    };
+    plain_list(raw, text::is_token_char, |c| GEN_VALUE[c as usize], extra)
 }
 
 /// Removes surrounding quotes of a quoted-string value (escapes are left as is).
@@ -206,14 +291,28 @@ impl<'a> Iterator for ParamIter<'a> {
         let r = self.rest?;
         let b = r.as_bytes();
         // One scan for the end of this parameter (';' outside quotes) and its first '='.
+        static SPECIAL: [bool; 256] = {
+            let mut t = [false; 256];
+            t[b';' as usize] = true;
+            t[b'=' as usize] = true;
+            t[b'"' as usize] = true;
+            t
+        };
         let mut eq = None;
         let mut i = 0;
         let end = loop {
+            while i < b.len() && !SPECIAL[b[i] as usize] {
+                i += 1;
+            }
             match b.get(i) {
                 None => break None,
                 Some(b';') => break Some(i),
-                Some(b'=') if eq.is_none() => eq = Some(i),
-                Some(b'"') => match text::quoted_end(&b[i..]) {
+                Some(b'=') => {
+                    if eq.is_none() {
+                        eq = Some(i);
+                    }
+                }
+                _ => match text::quoted_end(&b[i..]) {
                     Some(n) => {
                         i += n;
                         continue;
@@ -221,7 +320,6 @@ impl<'a> Iterator for ParamIter<'a> {
                     // An unterminated quote swallows the rest: validation reports it.
                     None => break None,
                 },
-                _ => {}
             }
             i += 1;
         };
@@ -241,5 +339,56 @@ impl<'a> Iterator for ParamIter<'a> {
             _ => (trim_lws(item), None),
         };
         Some((n, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random short lists over the bytes that matter to the grammar.
+    fn lists(n: usize) -> impl Iterator<Item = String> {
+        const ALPHABET: &[u8] = b"ab=;\" \t\r\n%5[]:-~@,<>/&+$";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..n).map(move |_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 12) as usize;
+            let mut y = x;
+            (0..len)
+                .map(|_| {
+                    y = y
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ALPHABET[(y >> 33) as usize % ALPHABET.len()] as char
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn one_pass_check_agrees_with_the_full_one() {
+        let extra = |n: &str, v: Option<&str>| !(n == "b" && v == Some("a"));
+        let (mut generic, mut uri) = (0, 0);
+        for s in lists(200_000) {
+            let p = Params::from_raw(s.as_str());
+            if plain_generic(&s, &extra) {
+                generic += 1;
+                assert_eq!(p.validate_generic_full(extra), Ok(()), "{s:?}");
+            }
+            assert_eq!(
+                p.validate_generic_with(extra),
+                p.validate_generic_full(extra),
+                "{s:?}"
+            );
+            if plain_list(&s, is_param_char, is_param_char, &|_, _| true) {
+                uri += 1;
+                assert_eq!(p.validate_uri_full(), Ok(()), "{s:?}");
+            }
+            assert_eq!(p.validate_uri(), p.validate_uri_full(), "{s:?}");
+        }
+        // The one-pass check must see real use, not only reject.
+        assert!(generic > 1000 && uri > 1000, "{generic} {uri}");
     }
 }
