@@ -3,6 +3,7 @@
 //! Module map, in signal-path order:
 //! - [`sip`]: SIP wire format, transactions, transports, DNS, dialogs, registration.
 //! - [`sipcalls`]: the user agent of gatewayd on its SIP port: accounts and registration.
+//! - [`nat`]: STUN and the public address advertised in Via, Contact and SDP.
 //! - [`sdp`]: SDP parsing/emission and offer/answer.
 //! - [`rtp`]: RTP/RTCP packets and sessions, jitter buffer, RFC 4733 events.
 //! - [`call`]: per-port call control, dial plans, features.
@@ -24,6 +25,7 @@ pub mod call;
 pub mod config;
 pub mod hwboard;
 pub mod media;
+pub mod nat;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

@@ -233,15 +233,18 @@ async fn run(
             } else {
                 cfg.network.interface
             };
+            let mut legs = gateway::call::sipleg::SipLegs::new(
+                &cfg,
+                media_ip,
+                agent.account_ids.clone(),
+                opened.media.stats.streams.len(),
+            );
+            // Behind NAT each call's SDP announces its RTP socket's public address.
+            legs.set_media_mapper(gateway::nat::edge::media_mapper(&cfg.nat).await);
             let side = app::SipSide {
                 ua: agent.handle.clone(),
                 events: call_rx,
-                legs: gateway::call::sipleg::SipLegs::new(
-                    &cfg,
-                    media_ip,
-                    agent.account_ids.clone(),
-                    opened.media.stats.streams.len(),
-                ),
+                legs,
             };
             let task = tokio::spawn(gateway::sipcalls::run(
                 agent,

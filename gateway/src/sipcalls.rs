@@ -67,7 +67,8 @@ impl std::error::Error for SipStartError {}
 /// The running user agent of gatewayd.
 pub struct SipAgent {
     pub handle: UaHandle,
-    /// The address in Via and Contact.
+    /// The interface address of the SIP socket (Via and Contact carry what `crate::nat`
+    /// advertises).
     pub local: SocketAddr,
     /// Configured account name of each user agent account that registers.
     pub accounts: Vec<(AccountId, String)>,
@@ -82,6 +83,8 @@ pub struct SipAgent {
     unbinding: HashMap<AccountId, Unbinding>,
     events: Option<UnboundedReceiver<UaEvent>>,
     task: JoinHandle<()>,
+    /// Keeps the SIP socket's public mapping (STUN), when configured.
+    nat: Option<JoinHandle<()>>,
 }
 
 /// An account unregistering before it takes new settings (`then`) or leaves (`then: None`).
@@ -254,7 +257,9 @@ impl SipAgent {
             bound.ip()
         };
         let local = SocketAddr::new(ip, bound.port());
-        let mut uc = UaConfig::new(local);
+        // Via and Contact carry the public address (`crate::nat`); `local` stays the interface's.
+        let nat = crate::nat::edge::SipNat::start(&cfg.nat, &edge, local).await;
+        let mut uc = UaConfig::new(nat.advertised());
         // Call-IDs, tags and branches differ from one start to the next: a registrar refuses
         // a restarted gateway's REGISTER that reuses the last Call-ID with a lower CSeq.
         uc.seed = rand::random();
@@ -286,6 +291,7 @@ impl SipAgent {
         handle.set_trace(Arc::new(|dir, transport, peer, data: &[u8]| {
             crate::web::logring::sip_message(dir == driver::TraceDir::Sent, transport.as_str(), peer, data)
         }));
+        let nat = nat.spawn(handle.clone());
         for a in &enabled {
             resolve_hosts(&handle, a).await;
         }
@@ -299,6 +305,7 @@ impl SipAgent {
             unbinding: HashMap::new(),
             events: Some(events),
             task,
+            nat,
         };
         agent.publish_ids();
         Ok(agent)
@@ -547,6 +554,9 @@ impl SipAgent {
             }
         }
         self.task.abort();
+        if let Some(t) = self.nat {
+            t.abort();
+        }
     }
 }
 

@@ -151,6 +151,8 @@ pub struct SipLegs {
     numbering: Numbering,
     /// Origin of the millisecond clock of the suspend timers: the first `now` seen.
     epoch: Option<std::time::Instant>,
+    /// The public address of a new call's RTP socket, for its SDP (NAT traversal).
+    media_mapper: Option<crate::nat::edge::MediaMapper>,
 }
 
 fn audio_codec(c: Codec) -> AudioCodec {
@@ -399,6 +401,7 @@ impl SipLegs {
             session_seq: 0,
             numbering: Numbering::default(),
             epoch: None,
+            media_mapper: None,
         };
         legs.reconfigure(cfg);
         legs
@@ -521,13 +524,15 @@ impl SipLegs {
         };
         let rtp_port = pair.rtp_port().unwrap_or(0);
         self.next_rtp = rtp_port.wrapping_add(2);
+        // Behind NAT the SDP announces the socket's public address (`crate::nat`).
+        let public = self.media_mapper.as_mut().and_then(|m| m(&pair.rtp));
         self.session_seq += 1;
         let session_id = u64::from(port) << 48 | self.session_seq << 16 | u64::from(rtp_port);
         let sdp = SdpNegotiator::new(
             ps.oa.clone(),
             LocalMedia {
-                address: self.media_ip,
-                rtp_port,
+                address: public.map_or(self.media_ip, |a| a.ip()),
+                rtp_port: public.map_or(rtp_port, |a| a.port()),
             },
             session_id,
         );
@@ -1471,6 +1476,12 @@ impl SipLegs {
     /// The address RTP binds to.
     pub fn media_ip(&self) -> IpAddr {
         self.media_ip
+    }
+
+    /// Where the SDP of new calls takes its address from, when not from the bound socket
+    /// ([`crate::nat::edge::media_mapper`]).
+    pub fn set_media_mapper(&mut self, mapper: Option<crate::nat::edge::MediaMapper>) {
+        self.media_mapper = mapper;
     }
 }
 

@@ -52,6 +52,10 @@ pub struct Web {
 pub struct Nat {
     /// STUN server (host:port) used to learn the public address; empty for none.
     pub stun_server: String,
+    /// Public IP address the gateway is reached at through a port-forwarding router (the same
+    /// ports as the local ones); advertised in Via, Contact and SDP instead of the interface
+    /// address, and instead of what STUN learns. Empty for none.
+    pub external_address: String,
     /// Interval of keepalives toward the registrar/proxy (CRLF on TCP, empty packet or OPTIONS on UDP).
     pub keepalive_s: u32,
     /// Send RTP to where the peer's RTP comes from rather than to its SDP address.
@@ -329,6 +333,7 @@ impl Default for Nat {
     fn default() -> Self {
         Nat {
             stun_server: String::new(),
+            external_address: String::new(),
             keepalive_s: 30,
             symmetric_rtp: true,
         }

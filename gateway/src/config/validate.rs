@@ -91,6 +91,16 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             "must be host or host:port (e.g. stun.example.net:3478)",
         );
     }
+    let ext = cfg.nat.external_address.trim();
+    if !ext.is_empty() {
+        match ext.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() && !ip.is_multicast() => {}
+            _ => c.err(
+                "nat.external_address".into(),
+                "must be an IP address (e.g. 203.0.113.7), or empty for none",
+            ),
+        }
+    }
     if cfg.nat.keepalive_s != 0 && !(5..=3600).contains(&cfg.nat.keepalive_s) {
         c.err(
             "nat.keepalive_s".into(),

@@ -63,6 +63,9 @@ impl Default for EdgeConfig {
     }
 }
 
+/// A STUN datagram received on the UDP socket: source and bytes.
+pub type StunDatagram = (SocketAddr, Vec<u8>);
+
 /// Identifies one TCP connection for the life of the edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -155,6 +158,8 @@ struct Inner {
     next_conn: AtomicU64,
     epoch: Instant,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Where STUN datagrams received on the UDP socket go (see [`SipEdge::stun_tap`]).
+    stun: Mutex<Option<mpsc::Sender<StunDatagram>>>,
 }
 
 /// Handle to the running edge; clones share it. Call [`SipEdge::shutdown`] to stop it.
@@ -186,6 +191,7 @@ impl SipEdge {
             next_conn: AtomicU64::new(1),
             epoch: Instant::now(),
             tasks: Mutex::new(Vec::new()),
+            stun: Mutex::new(None),
         });
         let mut tasks = vec![tokio::spawn(udp_loop(inner.clone()))];
         if let Some(l) = listener {
@@ -199,6 +205,15 @@ impl SipEdge {
     /// The bound UDP address.
     pub fn udp_local_addr(&self) -> SocketAddr {
         self.inner.udp_local
+    }
+
+    /// STUN datagrams received on the UDP socket from now on arrive here (source, bytes)
+    /// instead of being dropped: the NAT edge learns the socket's public mapping with them
+    /// ([`crate::nat::edge`]). A full queue drops them.
+    pub fn stun_tap(&self, depth: usize) -> mpsc::Receiver<StunDatagram> {
+        let (tx, rx) = mpsc::channel(depth.max(1));
+        *lock(&self.inner.stun) = Some(tx);
+        rx
     }
 
     /// The bound TCP listener address, if TCP runs.
@@ -360,6 +375,13 @@ async fn udp_loop(inner: Arc<Inner>) {
         let data = &buf[..n];
         // Keep-alives (CRLF) and empty datagrams carry no message.
         if data.iter().all(|&c| c == b'\r' || c == b'\n') {
+            continue;
+        }
+        // STUN shares the socket (RFC 7983: its first byte is 0..3, no SIP message starts so).
+        if crate::nat::stun::looks_like_stun(data) {
+            if let Some(tx) = lock(&inner.stun).as_ref() {
+                let _ = tx.try_send((source, data.to_vec()));
+            }
             continue;
         }
         let msg = Inbound {

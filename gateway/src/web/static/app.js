@@ -120,6 +120,7 @@ const SECTIONS = {
   ],
   nat: [
     ['stun_server', 'text', 'STUN server', 'host[:port]; empty for none'],
+    ['external_address', 'text', 'External address', 'public IP of a port-forwarding router; empty for none'],
     ['keepalive_s', 'int', 'Keepalive interval (s)', '0 disables'],
     ['symmetric_rtp', 'bool', 'Symmetric RTP'],
   ],

@@ -1,0 +1,242 @@
+//! The learned public addresses reach the wire: a STUN responder written here maps every
+//! client to 127.0.0.2 (another loopback address), and the gateway's INVITE then carries that
+//! address in Via, Contact and the SDP (o=, c=, m=). Also the static external address, and the
+//! fallback to the local address when STUN does not answer.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gateway::call::control::{CallControl, SipRequest};
+use gateway::call::sipleg::{SipLegs, bind_rtp, sdp_of};
+use gateway::call::{LegId, PortAction};
+use gateway::nat::edge::{SipNat, media_mapper, stun_media_mapper};
+use gateway::nat::mapping::Retransmit;
+use gateway::nat::stun::{Attribute, BINDING, Class, StunMessage, StunView};
+use gateway::sip::transport::{EdgeConfig, SipEdge};
+use gateway::sip::ua::{UaConfig, UaOutput, UserAgent};
+use gateway::sip::wire::{Message, Method};
+
+const MAPPED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// What the responder maps a source port to.
+fn mapped_port(p: u16) -> u16 {
+    p ^ 0x4000
+}
+
+/// A STUN server on 127.0.0.1 that answers every Binding request with 127.0.0.2 and the
+/// source port XOR 0x4000, as a NAT would. Stops when the returned flag is set.
+fn responder() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let addr = sock.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while !s.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(v) = StunView::parse(&buf[..n]) else {
+                continue;
+            };
+            if v.class() != Class::Request || v.method() != BINDING {
+                continue;
+            }
+            let resp = StunMessage {
+                class: Class::Success,
+                method: BINDING,
+                transaction_id: v.transaction_id(),
+                attributes: vec![
+                    Attribute::XorMappedAddress(SocketAddr::new(
+                        IpAddr::V4(MAPPED_IP),
+                        mapped_port(from.port()),
+                    )),
+                    Attribute::Fingerprint,
+                ],
+            };
+            let _ = sock.send_to(&resp.emit().unwrap(), from);
+        }
+    });
+    (addr, stop, h)
+}
+
+const CONFIG: &str = r#"
+[[account]]
+name = "a"
+user = "2125550100"
+domain = "127.0.0.3:5062"
+register = false
+
+[[port]]
+id = 0
+kind = "fxs"
+account = "a"
+"#;
+
+/// Dials from port 0 and returns the INVITE the gateway sends.
+fn invite(ua_local: SocketAddr, mapper: Option<gateway::nat::edge::MediaMapper>) -> Message {
+    let cfg = gateway::config::parse(CONFIG).expect("config");
+    let mut cc = CallControl::from_config(&cfg).expect("ports");
+    let ids = Arc::new(Mutex::new(HashMap::new()));
+    let mut legs = SipLegs::new(&cfg, IpAddr::V4(Ipv4Addr::LOCALHOST), ids, 4);
+    legs.set_media_mapper(mapper);
+    let mut c = UaConfig::new(ua_local);
+    c.seed = 1;
+    let mut ua = UserAgent::new(c);
+    let mut bind = bind_rtp;
+    legs.request(
+        &mut ua,
+        &mut cc,
+        SipRequest {
+            port: 0,
+            action: PortAction::Invite {
+                leg: LegId(1),
+                number: "5550147".into(),
+                caller: None,
+            },
+        },
+        Instant::now(),
+        hal::Instant::ZERO,
+        &mut bind,
+    );
+    while let Some(o) = ua.poll_output() {
+        if let UaOutput::Send { msg, .. } = o
+            && matches!(msg.method(), Some(Method::Invite))
+        {
+            return msg;
+        }
+    }
+    panic!("no INVITE sent");
+}
+
+fn sdp(m: &Message) -> String {
+    String::from_utf8(sdp_of(m).expect("SDP").to_vec()).unwrap()
+}
+
+/// The (address, port) of the SDP's c= and m= lines, checking o= carries the same address.
+fn sdp_addr(s: &str) -> (String, u16) {
+    let line = |p: &str| s.lines().find(|l| l.starts_with(p)).unwrap_or("").to_string();
+    let c = line("c=IN IP4 ");
+    let ip = c.trim_start_matches("c=IN IP4 ").to_string();
+    assert!(line("o=").ends_with(&format!("IN IP4 {ip}")), "{s}");
+    let m = line("m=audio ");
+    let port = m.split(' ').nth(1).unwrap().parse().unwrap();
+    (ip, port)
+}
+
+#[test]
+fn stun_mapping_goes_into_sdp_via_and_contact() {
+    let (server, stop, h) = responder();
+    // The SIP side: the monitor's mapping of the SIP socket, as `SipNat` applies it.
+    let sip_local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let sip_public = SocketAddr::new(IpAddr::V4(MAPPED_IP), mapped_port(5060));
+    let msg = invite(sip_public, Some(stun_media_mapper(server, Retransmit::MEDIA)));
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+    let contact = msg.header("Contact").expect("Contact");
+    assert!(contact.contains(&format!("@{sip_public}")), "{contact}");
+    let via = msg.header("Via").expect("Via");
+    assert!(via.contains(&sip_public.to_string()), "{via}");
+    assert!(!via.contains(&sip_local.to_string()), "{via}");
+    let body = sdp(&msg);
+    let (ip, port) = sdp_addr(&body);
+    assert_eq!(ip, "127.0.0.2", "{body}");
+    // The RTP socket's own mapping (even port bound from the range, mapped by the responder).
+    assert_ne!(port, 0);
+    assert_eq!(mapped_port(port) % 2, 0, "mapped from an even RTP port: {body}");
+}
+
+#[test]
+fn external_address_goes_into_sdp_with_the_local_port() {
+    let nat = gateway::config::model::Nat {
+        external_address: "127.0.0.4".into(),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mapper = rt.block_on(media_mapper(&nat));
+    let msg = invite("127.0.0.4:5060".parse().unwrap(), mapper);
+    let (ip, port) = sdp_addr(&sdp(&msg));
+    assert_eq!(ip, "127.0.0.4");
+    let cfg = gateway::config::parse(CONFIG).unwrap();
+    assert!((cfg.network.rtp_port_min..=cfg.network.rtp_port_max).contains(&port));
+}
+
+#[test]
+fn no_stun_answer_keeps_the_local_address() {
+    // A server that never answers: the SDP keeps 127.0.0.1 after the bounded wait.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let msg = invite(
+        "127.0.0.1:5060".parse().unwrap(),
+        Some(stun_media_mapper(silent.local_addr().unwrap(), Retransmit::MEDIA)),
+    );
+    let (ip, _) = sdp_addr(&sdp(&msg));
+    assert_eq!(ip, "127.0.0.1");
+    // It did ask, three times (0, 100, 300 ms).
+    silent.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 200];
+    let mut n = 0;
+    while silent.recv_from(&mut buf).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn sip_socket_learns_its_mapping_through_the_sip_edge() {
+    let (server, stop, h) = responder();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (adv, local) = rt.block_on(async {
+        let (edge, _inbound) = SipEdge::bind(EdgeConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            tcp: false,
+            ..EdgeConfig::default()
+        })
+        .await
+        .unwrap();
+        let local = edge.udp_local_addr();
+        let cfg = gateway::config::model::Nat {
+            stun_server: server.to_string(),
+            ..Default::default()
+        };
+        let nat = SipNat::start(&cfg, &edge, local).await;
+        edge.shutdown();
+        (nat.advertised(), local)
+    });
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+    assert_eq!(
+        adv,
+        SocketAddr::new(IpAddr::V4(MAPPED_IP), mapped_port(local.port()))
+    );
+}
+
+#[test]
+fn external_address_is_validated() {
+    let bad = CONFIG.replacen(
+        "[[account]]",
+        "[nat]\nexternal_address = \"not-an-ip\"\n\n[[account]]",
+        1,
+    );
+    let err = gateway::config::parse(&bad).unwrap_err().to_string();
+    assert!(err.contains("nat.external_address"), "{err}");
+    let good = CONFIG.replacen(
+        "[[account]]",
+        "[nat]\nexternal_address = \"203.0.113.7\"\n\n[[account]]",
+        1,
+    );
+    let cfg = gateway::config::parse(&good).unwrap();
+    assert_eq!(
+        gateway::nat::external_ip(&cfg.nat),
+        Some("203.0.113.7".parse().unwrap())
+    );
+}
