@@ -85,6 +85,8 @@ pub struct SipAgent {
     task: JoinHandle<()>,
     /// Keeps the SIP socket's public mapping (STUN), when configured.
     nat: Option<JoinHandle<()>>,
+    /// Asks it to query again at once (a registration failed).
+    nat_recheck: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// An account unregistering before it takes new settings (`then`) or leaves (`then: None`).
@@ -291,6 +293,7 @@ impl SipAgent {
         handle.set_trace(Arc::new(|dir, transport, peer, data: &[u8]| {
             crate::web::logring::sip_message(dir == driver::TraceDir::Sent, transport.as_str(), peer, data)
         }));
+        let nat_recheck = nat.recheck_handle();
         let nat = nat.spawn(handle.clone());
         for a in &enabled {
             resolve_hosts(&handle, a).await;
@@ -306,6 +309,7 @@ impl SipAgent {
             events: Some(events),
             task,
             nat,
+            nat_recheck,
         };
         agent.publish_ids();
         Ok(agent)
@@ -481,6 +485,10 @@ impl SipAgent {
 
     /// Handles a registration event: an unbinding account's progress, else news for the page.
     async fn on_registration(&mut self, id: AccountId, ev: &RegEvent, status: &Mutex<Status>) {
+        if matches!(ev, RegEvent::Failed { .. }) {
+            // The router may have a new public address: learn it before the retry.
+            self.nat_recheck.notify_one();
+        }
         if let Some(u) = self.unbinding.get(&id) {
             if matches!(ev, RegEvent::Unregistered) {
                 say!(Info, "account {} unregistered", u.name);

@@ -242,3 +242,31 @@ fn monitor_learns_refreshes_and_falls_back_to_local() {
     assert_eq!(ch.mapped, None);
     assert!(m.query_due(failed_at));
 }
+
+#[test]
+fn recheck_queries_at_once_and_keeps_the_mapping_meanwhile() {
+    let t0 = Instant::now();
+    let local = sa("10.0.0.5:5060");
+    let mut m = MappingMonitor::new(local, t0, Duration::from_secs(120), Retransmit::RFC);
+    m.start([1; 12], sa(SERVER), t0);
+    m.poll_transmit(t0).unwrap();
+    m.handle_response(t0, sa(SERVER), &success([1; 12], sa("127.0.0.2:7000")))
+        .unwrap();
+    let t1 = t0 + Duration::from_secs(10);
+    assert!(!m.query_due(t1));
+    m.recheck(t1);
+    assert!(m.query_due(t1));
+    assert_eq!(m.advertised(), sa("127.0.0.2:7000"));
+    // The router moved the mapping: the answer says so.
+    m.start([2; 12], sa(SERVER), t1);
+    m.poll_transmit(t1).unwrap();
+    let ch = m
+        .handle_response(t1, sa(SERVER), &success([2; 12], sa("127.0.0.2:7002")))
+        .unwrap()
+        .expect("a change");
+    assert_eq!(ch.advertised, sa("127.0.0.2:7002"));
+    // A recheck while a query runs changes nothing.
+    m.start([3; 12], sa(SERVER), t1);
+    m.recheck(t1);
+    assert!(!m.query_due(t1));
+}

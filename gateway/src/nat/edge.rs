@@ -12,7 +12,9 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::mapping::{BindingOutcome, BindingTxn, MappingChange, MappingMonitor, Retransmit};
@@ -112,6 +114,13 @@ pub fn stun_media_mapper(server: SocketAddr, timing: Retransmit) -> MediaMapper 
     })
 }
 
+/// What ended a wait of the SIP mapping task.
+enum Wake {
+    Stun(StunDatagram),
+    Recheck,
+    Timer,
+}
+
 /// The configured STUN server: its name, its address once resolved, and the STUN datagrams
 /// the SIP edge receives.
 struct StunServer {
@@ -128,6 +137,8 @@ pub struct SipNat {
     external: Option<IpAddr>,
     /// The edge listens on the wildcard address: the local address follows the routes.
     wildcard: bool,
+    /// Poked when something suggests the network changed.
+    recheck: Arc<Notify>,
 }
 
 impl SipNat {
@@ -142,6 +153,7 @@ impl SipNat {
             monitor: MappingMonitor::new(local, Instant::now(), refresh, timing),
             external: super::external_ip(cfg),
             wildcard: edge.udp_local_addr().ip().is_unspecified(),
+            recheck: Arc::new(Notify::new()),
         };
         if nat.external.is_none() && !cfg.stun_server.trim().is_empty() {
             let rx = edge.stun_tap(16);
@@ -171,6 +183,12 @@ impl SipNat {
     /// What Via and Contact carry now.
     pub fn advertised(&self) -> SocketAddr {
         super::advertised(self.monitor.local(), self.external, self.monitor.mapped())
+    }
+
+    /// Notify it to query the STUN server at once (a registration failed: the router may have
+    /// a new public address or have dropped the mapping).
+    pub fn recheck_handle(&self) -> Arc<Notify> {
+        self.recheck.clone()
     }
 
     /// The mapping STUN learned for the SIP socket, if any.
@@ -237,21 +255,24 @@ impl SipNat {
             return;
         };
         let server = *server;
-        let received = tokio::select! {
+        let recheck = self.recheck.clone();
+        let woke = tokio::select! {
             m = rx.recv() => match m {
-                Some(m) => Some(m),
+                Some(m) => Wake::Stun(m),
                 // The edge is gone: nothing more to learn.
                 None => return std::future::pending().await,
             },
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => None,
+            _ = recheck.notified() => Wake::Recheck,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => Wake::Timer,
         };
-        match received {
-            Some((from, data)) => {
+        match woke {
+            Wake::Stun((from, data)) => {
                 if let Ok(Some(ch)) = self.monitor.handle_response(Instant::now(), from, &data) {
                     self.apply(ch, ua);
                 }
             }
-            None => self.check_route(server, ua),
+            Wake::Recheck => self.monitor.recheck(Instant::now()),
+            Wake::Timer => self.check_route(server, ua),
         }
     }
 

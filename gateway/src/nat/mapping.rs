@@ -283,6 +283,14 @@ impl MappingMonitor {
         self.txn = Some(BindingTxn::new(id, server, now, self.timing));
     }
 
+    /// Something suggests the network changed (a registration failed): query now, keeping
+    /// the mapping until the answer.
+    pub fn recheck(&mut self, now: Instant) {
+        if self.txn.is_none() {
+            self.due = self.due.min(now);
+        }
+    }
+
     /// No query before `until` (the server's name does not resolve, say).
     pub fn postpone(&mut self, until: Instant) {
         if self.txn.is_none() {
