@@ -149,7 +149,7 @@ fn stun_mapping_goes_into_sdp_via_and_contact() {
     let cfg = gateway::config::parse(CONFIG).unwrap();
     let bound = port - 1000;
     assert!(
-        bound % 2 == 0 && (cfg.network.rtp_port_min..=cfg.network.rtp_port_max).contains(&bound),
+        bound.is_multiple_of(2) && (cfg.network.rtp_port_min..=cfg.network.rtp_port_max).contains(&bound),
         "{body}"
     );
 }
