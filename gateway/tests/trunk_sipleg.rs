@@ -47,6 +47,8 @@ struct Rig {
     events: Vec<UaEvent>,
     /// Every message on the wire: (from the gateway, message).
     wire: Vec<(bool, Message)>,
+    /// Media commands call control queued, as text.
+    media: Vec<String>,
 }
 
 const CONFIG: &str = r#"
@@ -99,6 +101,12 @@ isup_t6_s = 30
 id = 3
 kind = "fxs"
 account = "nanp"
+
+[[port]]
+id = 4
+kind = "fxs"
+account = "plain"
+redundancy = true
 "#;
 
 impl Rig {
@@ -119,6 +127,7 @@ impl Rig {
             ss: UserAgent::new(s),
             events: Vec::new(),
             wire: Vec::new(),
+            media: Vec::new(),
         }
     }
 
@@ -172,7 +181,9 @@ impl Rig {
                 self.legs
                     .request(&mut self.gw, &mut self.cc, r, self.now, at, &mut bind);
             }
-            while self.cc.take_media().is_some() {}
+            while let Some(m) = self.cc.take_media() {
+                self.media.push(format!("{m:?}"));
+            }
             if !moved {
                 break;
             }
@@ -327,6 +338,53 @@ fn plain_sip_account_sends_sdp_only() {
     );
     let (_, invite) = r.ss_incoming();
     assert_eq!(invite.header("Content-Type"), Some("application/sdp"));
+}
+
+/// The far end's answer: PCMU, with RFC 2198 redundancy of PCMU offered back.
+const SDP_RED: &str = "v=0\r\no=ss 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+m=audio 40000 RTP/AVP 0 121\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:121 red/8000\r\na=fmtp:121 0/0\r\n";
+
+/// Places a call from `port` answered with [`SDP_RED`]; returns our offer and the stream
+/// changes call control made.
+fn call_answered_with_red(port: u8) -> (String, Vec<String>) {
+    let mut r = Rig::new();
+    r.port(
+        port,
+        PortAction::Invite {
+            leg: LegId(9),
+            number: "5550100".into(),
+            caller: None,
+        },
+    );
+    let (call, invite) = r.ss_incoming();
+    let offer = String::from_utf8_lossy(&invite.body).into_owned();
+    r.media.clear();
+    let body = Body {
+        content_type: "application/sdp".into(),
+        data: SDP_RED.as_bytes().to_vec(),
+    };
+    r.ss.answer(r.now, call, Some(body)).unwrap();
+    r.run();
+    let modified = r
+        .media
+        .iter()
+        .filter(|m| m.starts_with("ModifyStream"))
+        .cloned()
+        .collect();
+    (offer, modified)
+}
+
+#[test]
+fn port_redundancy_setting_offers_red_and_the_stream_sends_it() {
+    let (offer, modified) = call_answered_with_red(4);
+    assert!(offer.contains(" red/8000\r\n"), "{offer}");
+    assert_eq!(modified.len(), 1, "{modified:?}");
+    assert!(modified[0].contains("red_pt: Some(121)"), "{modified:?}");
+    // Without the setting the offer has no red, and an answer with red gets plain audio.
+    let (offer, modified) = call_answered_with_red(2);
+    assert!(!offer.contains("red/8000"), "{offer}");
+    assert_eq!(modified.len(), 1, "{modified:?}");
+    assert!(modified[0].contains("red_pt: None"), "{modified:?}");
 }
 
 fn offer(r: &mut Rig, called: &str, extra_part: Option<(&str, &str)>) -> CallHandle {
