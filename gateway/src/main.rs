@@ -240,7 +240,7 @@ async fn run(
                 opened.media.stats.streams.len(),
             );
             // Behind NAT each call's SDP announces its RTP socket's public address.
-            legs.set_media_mapper(gateway::nat::edge::media_mapper(&cfg.nat).await);
+            legs.set_media_mapper(gateway::nat::edge::media_mapper(&cfg.nat, media_ip).await);
             let side = app::SipSide {
                 ua: agent.handle.clone(),
                 events: call_rx,

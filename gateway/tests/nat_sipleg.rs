@@ -164,7 +164,7 @@ fn external_address_goes_into_sdp_with_the_local_port() {
         .enable_all()
         .build()
         .unwrap();
-    let mapper = rt.block_on(media_mapper(&nat));
+    let mapper = rt.block_on(media_mapper(&nat, IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let msg = invite("127.0.0.4:5060".parse().unwrap(), mapper);
     let (ip, port) = sdp_addr(&sdp(&msg));
     assert_eq!(ip, "127.0.0.4");

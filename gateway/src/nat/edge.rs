@@ -38,14 +38,19 @@ fn say(text: String) {
     crate::web::logring::remember(crate::config::LogLevel::Info, text);
 }
 
-/// Resolves `nat.stun_server` (host names through the system resolver).
-pub async fn resolve_server(cfg: &Nat) -> Option<SocketAddr> {
+/// Resolves `nat.stun_server` (host names through the system resolver), preferring an
+/// address of the family of `like` (the socket that will send to it).
+pub async fn resolve_server(cfg: &Nat, like: IpAddr) -> Option<SocketAddr> {
     let (host, port) = super::server_host_port(&cfg.stun_server)?;
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Some(SocketAddr::new(ip, port));
     }
     match tokio::net::lookup_host((host, port)).await {
-        Ok(mut addrs) => addrs.next(),
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            let same = addrs.iter().find(|a| a.is_ipv4() == like.is_ipv4());
+            same.or(addrs.first()).copied()
+        }
         Err(e) => {
             say(format!("nat: cannot resolve STUN server {host}: {e}"));
             None
@@ -91,15 +96,15 @@ pub fn query_socket(sock: &UdpSocket, server: SocketAddr, timing: Retransmit) ->
     outcome
 }
 
-/// The RTP side of `cfg`: a static external address, or STUN from each RTP socket; `None`
-/// when neither is configured.
-pub async fn media_mapper(cfg: &Nat) -> Option<MediaMapper> {
+/// The RTP side of `cfg` for RTP sockets bound to `media_ip`: a static external address, or
+/// STUN from each RTP socket; `None` when neither is configured.
+pub async fn media_mapper(cfg: &Nat, media_ip: IpAddr) -> Option<MediaMapper> {
     if let Some(ip) = super::external_ip(cfg) {
         return Some(Box::new(move |sock: &UdpSocket| {
             Some(SocketAddr::new(ip, sock.local_addr().ok()?.port()))
         }));
     }
-    let server = resolve_server(cfg).await?;
+    let server = resolve_server(cfg, media_ip).await?;
     Some(stun_media_mapper(server, Retransmit::MEDIA))
 }
 
@@ -139,6 +144,8 @@ pub struct SipNat {
     wildcard: bool,
     /// Poked when something suggests the network changed.
     recheck: Arc<Notify>,
+    /// SIP runs over TCP: the UDP mapping's port says nothing about it.
+    tcp: bool,
 }
 
 impl SipNat {
@@ -154,10 +161,11 @@ impl SipNat {
             external: super::external_ip(cfg),
             wildcard: edge.udp_local_addr().ip().is_unspecified(),
             recheck: Arc::new(Notify::new()),
+            tcp: edge.tcp_local_addr().is_some(),
         };
         if nat.external.is_none() && !cfg.stun_server.trim().is_empty() {
             let rx = edge.stun_tap(16);
-            let server = resolve_server(cfg).await;
+            let server = resolve_server(cfg, local.ip()).await;
             nat.stun = Some(StunServer {
                 name: cfg.stun_server.trim().to_owned(),
                 addr: server,
@@ -181,8 +189,16 @@ impl SipNat {
     }
 
     /// What Via and Contact carry now.
+    /// Over TCP only the mapped IP address is used, with the listening port (requests reach
+    /// gatewayd on its own connections, or through a forwarded port).
     pub fn advertised(&self) -> SocketAddr {
-        super::advertised(self.monitor.local(), self.external, self.monitor.mapped())
+        let local = self.monitor.local();
+        let a = super::advertised(local, self.external, self.monitor.mapped());
+        if self.tcp {
+            SocketAddr::new(a.ip(), local.port())
+        } else {
+            a
+        }
     }
 
     /// Notify it to query the STUN server at once (a registration failed: the router may have
@@ -220,11 +236,11 @@ impl SipNat {
         let now = Instant::now();
         if self.monitor.query_due(now) {
             if server.is_none() {
-                let (host, port) = super::server_host_port(&name).unwrap_or(("", super::STUN_PORT));
-                *server = tokio::net::lookup_host((host, port))
-                    .await
-                    .ok()
-                    .and_then(|mut a| a.next());
+                let cfg = Nat {
+                    stun_server: name.clone(),
+                    ..Nat::default()
+                };
+                *server = resolve_server(&cfg, self.monitor.local().ip()).await;
             }
             match *server {
                 Some(s) => self.monitor.start(rand::random(), s, now),
