@@ -108,15 +108,27 @@ pub async fn media_mapper(cfg: &Nat, media_ip: IpAddr) -> Option<MediaMapper> {
     Some(stun_media_mapper(server, Retransmit::MEDIA))
 }
 
+/// Runs a blocking wait; on a multi-threaded runtime the worker's other tasks move elsewhere
+/// meanwhile.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// STUN from each RTP socket toward `server`.
 pub fn stun_media_mapper(server: SocketAddr, timing: Retransmit) -> MediaMapper {
-    Box::new(move |sock: &UdpSocket| match query_socket(sock, server, timing) {
-        BindingOutcome::Mapped(a) => Some(a),
-        BindingOutcome::Failed(f) => {
-            eprintln!("nat: RTP mapping: {f}; SDP keeps the local address");
-            None
-        }
-    })
+    Box::new(
+        move |sock: &UdpSocket| match blocking(|| query_socket(sock, server, timing)) {
+            BindingOutcome::Mapped(a) => Some(a),
+            BindingOutcome::Failed(f) => {
+                eprintln!("nat: RTP mapping: {f}; SDP keeps the local address");
+                None
+            }
+        },
+    )
 }
 
 /// What ended a wait of the SIP mapping task.
