@@ -2,8 +2,9 @@
 //! run on the same messages. Prints a markdown section (see scripts/bench.d/sip-wire.sh).
 //!
 //! Figures:
-//! - view: `SipMsg::parse_datagram` (validating Via, From, To, Call-ID, CSeq, Contact, Route,
-//!   Content-Type...) then `SipMsg::emit` (forwarding path, no owned copy);
+//! - view: `SipMsg::parse_datagram` (validating the start line, Via, From, To, Call-ID, CSeq,
+//!   Max-Forwards, Content-Length, Content-Type, Contact, Route, Record-Route) then reading the
+//!   top Via branch, From/To tags and CSeq, then `SipMsg::emit` (forwarding path, no owned copy);
 //! - owned: parse, convert to the owned `Message` (typed headers re-emitted), `Message::emit`;
 //! - rsip: `rsip::SipMessage::try_from(&[u8])` then `Vec<u8>::from(msg)`.
 
@@ -139,8 +140,11 @@ fn main() {
     println!(
         "Single thread, release build; each figure is messages/s for parse followed by emit of the \
          same message, `rsip` 0.4 measured in the same run. *view*: zero-copy `SipMsg` (validates \
-         Via, From, To, Call-ID, CSeq, Contact, Route, Content-Type) then `SipMsg::emit`; *owned*: \
-         parse, convert to the owned `Message`, emit. *rsip* keeps header values as strings; \
+         the start line, Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length, Content-Type, \
+         Contact, Route and Record-Route at parse time; reads the top Via branch, the From and To \
+         tags and CSeq) then `SipMsg::emit` into a reused buffer (a header section received in \
+         the emitted form is copied in one piece); *owned*: parse, convert to the owned \
+         `Message`, emit. *rsip* keeps header values as strings; \
          *rsip typed* adds what a transaction layer reads from every message (typed Via, From, \
          To, CSeq), which the view has already validated and cached.\n"
     );

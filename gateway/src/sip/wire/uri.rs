@@ -85,30 +85,34 @@ pub fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
     std::str::from_utf8(&buf[..n]).ok()?.parse().ok()
 }
 
-/// Dotted-quad IPv4 without leading-zero ambiguity checks beyond `std`'s: four decimal octets.
+/// Dotted-quad IPv4: four decimal octets of one to three digits, each at most 255 (leading
+/// zeros accepted). `None` for anything else.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut oct = [0u8; 4];
     let mut n = 0;
     let mut val: u32 = 0;
     let mut len = 0;
-    for &c in b.iter().chain(std::iter::once(&b'.')) {
+    for &c in b {
         if c == b'.' {
-            if len == 0 || n == 4 || val > 255 {
+            if len == 0 || n == 3 || val > 255 {
                 return None;
             }
             oct[n] = val as u8;
             n += 1;
             val = 0;
             len = 0;
-        } else {
+        } else if c.is_ascii_digit() && len < 3 {
             len += 1;
-            if len > 3 {
-                return None;
-            }
             val = val * 10 + (c - b'0') as u32;
+        } else {
+            return None;
         }
     }
-    (n == 4).then(|| Ipv4Addr::from(oct))
+    if len == 0 || n != 3 || val > 255 {
+        return None;
+    }
+    oct[3] = val as u8;
+    Some(Ipv4Addr::from(oct))
 }
 
 /// Parses an IP address, accepting IPv6 with or without `[]` (RFC 5118 4.5).
@@ -116,10 +120,15 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         return parse_ipv6(inner).map(IpAddr::V6);
     }
-    if s.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-        return parse_ipv4(s.as_bytes()).map(IpAddr::V4);
+    if let Some(a) = parse_ipv4(s.as_bytes()) {
+        return Some(IpAddr::V4(a));
     }
-    parse_ipv6(s).map(IpAddr::V6)
+    // Every IPv6 form has a colon; digits and dots alone are a failed IPv4 address.
+    if s.bytes().any(|c| c == b':') {
+        parse_ipv6(s).map(IpAddr::V6)
+    } else {
+        None
+    }
 }
 
 /// Parses `host` or `[ipv6]` (the whole of `s`).
@@ -200,20 +209,7 @@ fn plain_hostport(s: &str) -> Option<(Host<&str>, Option<u16>)> {
     }
     let port = match b.get(i) {
         None => None,
-        Some(b':') => {
-            let p = &b[i + 1..];
-            if p.is_empty() || p.len() > 5 {
-                return None;
-            }
-            let mut v: u32 = 0;
-            for &c in p {
-                if !c.is_ascii_digit() {
-                    return None;
-                }
-                v = v * 10 + (c - b'0') as u32;
-            }
-            Some(u16::try_from(v).ok()?)
-        }
+        Some(b':') => Some(parse_port(&s[i + 1..])?),
         Some(_) => return None,
     };
     let h = &b[..i];
@@ -264,10 +260,17 @@ fn parse_hostport_general(s: &str) -> Result<(Host<&str>, Option<u16>), UriError
 }
 
 pub(crate) fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.bytes().all(|c| c.is_ascii_digit()) {
+    if p.is_empty() || p.len() > 5 {
         return None;
     }
-    p.parse().ok()
+    let mut v: u32 = 0;
+    for c in p.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    u16::try_from(v).ok()
 }
 
 /// A `sip:` or `sips:` URI.
