@@ -6,9 +6,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::error::ValueError;
-use super::params::Params;
+use super::params::{Params, plain_generic};
 use super::text::{self, is_lws, is_token, is_token_char, trim_lws, trim_lws_start};
-use super::uri::{Host, Uri, parse_host, parse_ip, parse_port};
+use super::uri::{Host, Uri, parse_host, parse_ip, parse_port, plain_hostport_prefix, plain_sip_prefix};
 
 macro_rules! header_names {
     ($( $var:ident => $canon:literal $(, $compact:literal)? ; )*) => {
@@ -817,6 +817,15 @@ impl<'a> Via<&'a str> {
     /// Parses one Via value (one element of the comma-separated list).
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
         let s = trim_lws(s);
+        if let Some(v) = plain_via(s) {
+            return Ok(v);
+        }
+        Self::parse_general(s)
+    }
+
+    /// The full grammar (LWS anywhere it is allowed, IPv6 sent-by, any parameter syntax).
+    fn parse_general(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
         if s.is_empty() {
             return Err(ValueError::Empty);
         }
@@ -856,16 +865,7 @@ impl<'a> Via<&'a str> {
             return Err(ValueError::BadParam);
         }
         let params = Params::from_raw(params.unwrap_or(""));
-        params.validate_generic_with(|n, v| match n.len() {
-            6 if n.eq_ignore_ascii_case("branch") => v.is_some_and(is_token),
-            3 if n.eq_ignore_ascii_case("ttl") => v.and_then(text::parse_u32).is_some_and(|t| t <= 255),
-            8 if n.eq_ignore_ascii_case("received") => v.and_then(parse_ip).is_some(),
-            5 if n.eq_ignore_ascii_case("rport") => v.is_none_or(|p| parse_port(p).is_some()),
-            5 if n.eq_ignore_ascii_case("maddr") => {
-                v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some())
-            }
-            _ => true,
-        })?;
+        params.validate_generic_with(via_param_ok)?;
         Ok(Via {
             protocol,
             version,
@@ -875,6 +875,63 @@ impl<'a> Via<&'a str> {
             params,
         })
     }
+}
+
+/// Values of the via-params RFC 3261 defines.
+#[inline]
+fn via_param_ok(n: &str, v: Option<&str>) -> bool {
+    match n.len() {
+        6 if n.eq_ignore_ascii_case("branch") => v.is_some_and(is_token),
+        3 if n.eq_ignore_ascii_case("ttl") => v.and_then(text::parse_u32).is_some_and(|t| t <= 255),
+        8 if n.eq_ignore_ascii_case("received") => v.and_then(parse_ip).is_some(),
+        5 if n.eq_ignore_ascii_case("rport") => v.is_none_or(|p| parse_port(p).is_some()),
+        5 if n.eq_ignore_ascii_case("maddr") => {
+            v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some())
+        }
+        _ => true,
+    }
+}
+
+/// One pass over the common Via form `SIP/2.0/<transport> host[:port][;params]`: exactly
+/// `SIP/2.0/`, one space, a `hostname`/IPv4 sent-by and a plain parameter list (see
+/// `params::plain_generic`). The result is exactly [`Via::parse`]'s; `None` (LWS elsewhere,
+/// IPv6, quoted or odd parameters, errors) leaves the decision to the general parser.
+#[inline]
+fn plain_via(s: &str) -> Option<Via<&str>> {
+    let b = s.as_bytes();
+    if b.len() < 10 || &b[..8] != b"SIP/2.0/" {
+        return None;
+    }
+    let mut i = 8;
+    while i < b.len() && is_token_char(b[i]) {
+        i += 1;
+    }
+    if i == 8 || b.get(i) != Some(&b' ') {
+        return None;
+    }
+    let transport = Transport::parse(&s[8..i]).ok()?;
+    i += 1;
+    let (host, port, n) = plain_hostport_prefix(&s[i..])?;
+    i += n;
+    let params = match b.get(i) {
+        None => "",
+        Some(b';') => {
+            let raw = &s[i + 1..];
+            if raw.is_empty() || !plain_generic(raw, &via_param_ok) {
+                return None;
+            }
+            raw
+        }
+        Some(_) => return None,
+    };
+    Some(Via {
+        protocol: &s[..3],
+        version: &s[4..7],
+        transport,
+        host,
+        port,
+        params: Params::from_raw(params),
+    })
 }
 
 impl<S: AsRef<str>> Via<S> {
@@ -975,6 +1032,15 @@ impl<'a> NameAddr<&'a str> {
     /// Parses `[display-name] <URI> *(;param)` or `addr-spec *(;param)`.
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
         let s = trim_lws(s);
+        if let Some(na) = plain_name_addr(s) {
+            return Ok(na);
+        }
+        Self::parse_general(s)
+    }
+
+    /// The full grammar (quoted-pairs, LWS, any URI scheme, any parameter syntax).
+    fn parse_general(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
         let b = s.as_bytes();
         if b.is_empty() {
             return Err(ValueError::Empty);
@@ -1010,6 +1076,84 @@ impl<'a> NameAddr<&'a str> {
         let uri = Uri::parse(&rest[1..gt])?;
         let params = header_params(&rest[gt + 1..])?;
         Ok(NameAddr { display, uri, params })
+    }
+}
+
+/// One pass over the common name-addr / addr-spec forms: `"Display" <URI>`, `Display <URI>`,
+/// `<URI>` and `URI` (addr-spec), the URI as `uri::plain_sip_prefix` takes it, the display name
+/// without quoted-pairs (one space at most before `<`), then nothing or `;` and a plain parameter
+/// list (`params::plain_generic`). The result is exactly [`NameAddr::parse`]'s; `None` (escapes,
+/// IPv6, tel: and other schemes, URI headers, unusual LWS, errors...) leaves the decision to the
+/// general parser.
+#[inline]
+fn plain_name_addr(s: &str) -> Option<NameAddr<&str>> {
+    let b = s.as_bytes();
+    let (display, lt) = match *b.first()? {
+        b'"' => {
+            // quoted_end's end when there is no quoted-pair.
+            let mut i = 1;
+            while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let d = &s[1..i];
+            i += 1;
+            if b.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'<') {
+                return None;
+            }
+            (Some(d), i)
+        }
+        b'<' => (None, 0),
+        _ => {
+            // Token words separated by spaces up to the first '<', or an addr-spec.
+            let mut i = 0;
+            while i < b.len() && (is_token_char(b[i]) || b[i] == b' ') {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'<') {
+                let d = trim_lws(&s[..i]);
+                (if d.is_empty() { None } else { Some(d) }, i)
+            } else {
+                // addr-spec: the URI ends at ';' (header parameters follow) or the end. No byte
+                // taken is '<', so the general parser also sees an addr-spec.
+                let (uri, n) = plain_sip_prefix(s, false)?;
+                let params = plain_header_params(s, n)?;
+                return Some(NameAddr {
+                    display: None,
+                    uri: Uri::Sip(uri),
+                    params,
+                });
+            }
+        }
+    };
+    let (uri, n) = plain_sip_prefix(&s[lt + 1..], true)?;
+    let gt = lt + 1 + n;
+    if b.get(gt) != Some(&b'>') {
+        return None;
+    }
+    let params = plain_header_params(s, gt + 1)?;
+    Some(NameAddr {
+        display,
+        uri: Uri::Sip(uri),
+        params,
+    })
+}
+
+/// Header parameters from `at` to the end of `s`: none, or `;` and a plain list.
+#[inline]
+fn plain_header_params(s: &str, at: usize) -> Option<Params<&str>> {
+    match s.as_bytes().get(at) {
+        None => Some(Params::from_raw("")),
+        Some(b';') => {
+            let raw = &s[at + 1..];
+            (!raw.is_empty() && plain_generic(raw, &|_, _| true)).then(|| Params::from_raw(raw))
+        }
+        Some(_) => None,
     }
 }
 
@@ -1220,4 +1364,101 @@ pub fn parse_scalar(s: &str) -> Result<u32, ValueError> {
         return Err(ValueError::BadNumber);
     }
     text::parse_u32(s).ok_or(ValueError::NumberTooLarge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::wire::text::CommaSplit;
+
+    /// Header values of the torture vectors (each comma-separated item) plus the common forms.
+    fn values() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "\"Port 1\" <sip:1001@sip.example.net>;tag=1928301774",
+            "<sip:+15551234567@sip.example.net;user=phone>;tag=a6c85cf",
+            "<sip:proxy.example.net;lr>",
+            "<sips:1001@192.0.2.10:5061;transport=tls>;expires=3600;q=0.5",
+            "Bob <sip:bob@biloxi.example.com>;tag=8321234356",
+            "sip:alice@atlanta.example.com;tag=9fxced76sl",
+            "sip:atlanta.example.com:5060",
+            "\"\" <sip:a@b>",
+            "A  B <sip:a@b>",
+            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport=5060;received=198.51.100.7",
+            "SIP/2.0/TCP client.atlanta.example.com:5060;branch=z9hG4bK74bf9;rport",
+            "SIP/2.0/TLS proxy.example.net;branch=z9hG4bK1;ttl=16;maddr=224.2.0.1",
+            "SIP/2.0/UDP 10.0.0.1",
+            "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKa;received=[2001:db8::9]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
+        for sub in ["rfc4475", "rfc5118"] {
+            let Ok(rd) = std::fs::read_dir(format!("{dir}/{sub}")) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if e.path().extension().is_none_or(|x| x != "dat") {
+                    continue;
+                }
+                let Ok(b) = std::fs::read(e.path()) else { continue };
+                let text = String::from_utf8_lossy(&b).into_owned();
+                for line in text.lines() {
+                    if let Some((_, value)) = line.split_once(':') {
+                        v.push(value.to_string());
+                        v.extend(CommaSplit::new(value).map(str::to_string));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The one-pass parsers either decline or give exactly the general parser's value, on the
+    /// vectors and on mutations of them.
+    #[test]
+    fn one_pass_name_addr_and_via_agree_with_the_general_parsers() {
+        const BYTES: &[u8] = b" \t\"\\<>;=:@,%[]?./-_aZ09\r\n";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let (mut na_hits, mut via_hits) = (0, 0);
+        for base in values() {
+            for round in 0..200 {
+                let mut b = base.clone().into_bytes();
+                if round > 0 {
+                    for _ in 0..1 + rnd(3) {
+                        let at = rnd(b.len().max(1));
+                        let c = BYTES[rnd(BYTES.len())];
+                        match rnd(3) {
+                            0 if at < b.len() => b[at] = c,
+                            1 => b.insert(at.min(b.len()), c),
+                            _ if at < b.len() => {
+                                b.remove(at);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let Ok(s) = std::str::from_utf8(&b) else { continue };
+                let t = trim_lws(s);
+                if let Some(na) = plain_name_addr(t) {
+                    na_hits += 1;
+                    assert_eq!(Ok(na), NameAddr::parse_general(t), "{s:?}");
+                }
+                assert_eq!(NameAddr::parse(s), NameAddr::parse_general(s), "{s:?}");
+                if let Some(v) = plain_via(t) {
+                    via_hits += 1;
+                    assert_eq!(Ok(v), Via::parse_general(t), "{s:?}");
+                }
+                assert_eq!(Via::parse(s), Via::parse_general(s), "{s:?}");
+            }
+        }
+        // The one-pass parsers must see real use, not only decline.
+        assert!(na_hits > 1000 && via_hits > 1000, "{na_hits} {via_hits}");
+    }
 }

@@ -41,6 +41,9 @@ impl<S: AsRef<str>> Params<S> {
 
     /// `Some(Some(v))` for `name=v`, `Some(None)` for a bare `name`, `None` if absent.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
+        if let Some(p) = plain_param(self.raw.as_ref(), name) {
+            return p;
+        }
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
@@ -170,7 +173,7 @@ fn plain_list(
 
 /// [`plain_list`] for generic-params: token names, token/host values.
 #[inline]
-fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bool) -> bool {
+pub(crate) fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bool) -> bool {
     static GEN_VALUE: [bool; 256] = {
         let mut t = [false; 256];
         let mut i = 0;
@@ -186,6 +189,59 @@ fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bool) -> bool
         t
     };
     plain_list(raw, text::is_token_char, |c| GEN_VALUE[c as usize], extra)
+}
+
+/// The lookup of `name` in one pass while the items it passes are `token[=value]` without
+/// quotes or LWS: `Some(answer)` is exactly what the search through [`ParamIter`] gives, `None`
+/// means that search must decide.
+#[inline]
+fn plain_param<'a>(raw: &'a str, name: &str) -> Option<Option<Option<&'a str>>> {
+    /// Bytes that end a plain value or need [`ParamIter`]: `;`, `"` and LWS.
+    static VALUE_END: [bool; 256] = {
+        let mut t = [false; 256];
+        t[b';' as usize] = true;
+        t[b'"' as usize] = true;
+        t[b' ' as usize] = true;
+        t[b'\t' as usize] = true;
+        t[b'\r' as usize] = true;
+        t[b'\n' as usize] = true;
+        t
+    };
+    let b = raw.as_bytes();
+    if b.is_empty() {
+        return Some(None);
+    }
+    let nb = name.as_bytes();
+    let mut i = 0;
+    loop {
+        let ns = i;
+        while i < b.len() && text::is_token_char(b[i]) {
+            i += 1;
+        }
+        let ne = i;
+        let value = match b.get(i) {
+            Some(b'=') => {
+                i += 1;
+                let vs = i;
+                while i < b.len() && !VALUE_END[b[i] as usize] {
+                    i += 1;
+                }
+                match b.get(i) {
+                    None | Some(b';') => Some(&raw[vs..i]),
+                    _ => return None,
+                }
+            }
+            None | Some(b';') => None,
+            _ => return None,
+        };
+        if b[ns..ne].eq_ignore_ascii_case(nb) {
+            return Some(Some(value));
+        }
+        if i >= b.len() {
+            return Some(None);
+        }
+        i += 1;
+    }
 }
 
 /// Removes surrounding quotes of a quoted-string value (escapes are left as is).
@@ -215,6 +271,12 @@ fn check_gen_value(v: &str) -> Result<(), ValueError> {
     } else {
         Err(ValueError::BadParamValue)
     }
+}
+
+/// True when a uri-parameter list is valid by the one-pass check (see [`Params::validate_uri`]).
+#[inline]
+pub(crate) fn plain_uri_params(raw: &str) -> bool {
+    plain_list(raw, is_param_char, is_param_char, &|_, _| true)
 }
 
 /// `paramchar` without the escape: param-unreserved / unreserved.
@@ -257,6 +319,9 @@ impl Params<String> {
 impl<'a> Params<&'a str> {
     /// Lifetime-preserving lookup for borrowed lists.
     pub fn get_ref(&self, name: &str) -> Option<&'a str> {
+        if let Some(p) = plain_param(self.raw, name) {
+            return p.flatten().map(strip_quotes);
+        }
         ParamIter::new(self.raw)
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| v)
@@ -390,5 +455,31 @@ mod tests {
         }
         // The one-pass check must see real use, not only reject.
         assert!(generic > 1000 && uri > 1000, "{generic} {uri}");
+    }
+
+    /// The one-pass lookup gives exactly the iterator's answer, or declines.
+    #[test]
+    fn one_pass_lookup_agrees_with_the_iterator() {
+        let mut hits = 0;
+        for s in lists(200_000).chain(["branch=z9hG4bK1;rport".to_string(), "a;b=".to_string()]) {
+            let p = Params::from_raw(s.as_str());
+            for name in ["a", "b", "ab", "branch", "rport", ""] {
+                let by_iter = p
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v);
+                if let Some(r) = plain_param(&s, name) {
+                    hits += 1;
+                    assert_eq!(r, by_iter, "{s:?} {name:?}");
+                }
+                assert_eq!(p.param(name), by_iter, "{s:?} {name:?}");
+                assert_eq!(
+                    p.get_ref(name),
+                    by_iter.flatten().map(strip_quotes),
+                    "{s:?} {name:?}"
+                );
+            }
+        }
+        assert!(hits > 100_000, "{hits}");
     }
 }

@@ -191,6 +191,17 @@ static HOST: [u8; 256] = {
 /// to the general path.
 #[inline]
 fn plain_hostport(s: &str) -> Option<(Host<&str>, Option<u16>)> {
+    match plain_hostport_prefix(s)? {
+        (host, port, n) if n == s.len() => Some((host, port)),
+        _ => None,
+    }
+}
+
+/// [`plain_hostport`] at the start of `s`: stops at the first byte that cannot continue the
+/// host (or the port digits) and returns the length taken; the caller judges that byte. On a
+/// string ending there the result is exactly [`plain_hostport`]'s.
+#[inline]
+pub(crate) fn plain_hostport_prefix(s: &str) -> Option<(Host<&str>, Option<u16>, usize)> {
     let b = s.as_bytes();
     let mut i = 0;
     let mut prev = 2u8;
@@ -207,21 +218,29 @@ fn plain_hostport(s: &str) -> Option<(Host<&str>, Option<u16>)> {
     if i == 0 || b[0] == b'-' {
         return None;
     }
-    let port = match b.get(i) {
-        None => None,
-        Some(b':') => Some(parse_port(&s[i + 1..])?),
-        Some(_) => return None,
-    };
-    let h = &b[..i];
     let host = if letters {
         Host::Domain(&s[..i])
     } else {
-        match parse_ipv4(h) {
+        match parse_ipv4(&b[..i]) {
             Some(a) => Host::V4(a),
             None => Host::Domain(&s[..i]),
         }
     };
-    Some((host, port))
+    if b.get(i) != Some(&b':') {
+        return Some((host, None, i));
+    }
+    // port = 1*5DIGIT, at most 65535 (as `parse_port`).
+    let ps = i + 1;
+    let mut j = ps;
+    let mut v: u32 = 0;
+    while j < b.len() && b[j].is_ascii_digit() && j - ps < 6 {
+        v = v * 10 + (b[j] - b'0') as u32;
+        j += 1;
+    }
+    if j == ps || j - ps > 5 || v > u16::MAX as u32 {
+        return None;
+    }
+    Some((host, Some(v as u16), j))
 }
 
 /// Splits `host[:port]` (IPv6 references in `[]`).
@@ -455,6 +474,70 @@ fn is_password_char(b: u8) -> bool {
 fn is_header_char(b: u8) -> bool {
     HEADER[b as usize]
 }
+
+/// userinfo without escapes, password or the separators `;` `?` `/` that make the user part
+/// ambiguous: unreserved / `&` `=` `+` `$` `,`.
+static PLAIN_USER: [bool; 256] = text::class_table(true, b"&=+$,");
+
+/// One pass over the common SIP URI forms at the start of `s`: `sip:`/`sips:` (any case), an
+/// optional user of [`PLAIN_USER`] characters and `@`, a `hostname`/IPv4 host with optional port,
+/// and (when `with_params`) `;` plus a parameter list of plain `name[=value]` items. Returns the
+/// URI and the length taken, stopping at the first byte that cannot continue it, which the
+/// caller judges. When that byte is the end of the URI (`>`, end of text, or `;` starting header
+/// parameters of an addr-spec without `with_params`), the result is exactly what
+/// [`Uri::parse`] gives for the text taken. `None` (anything else: escapes, passwords, IPv6,
+/// headers, other schemes...) leaves the decision to [`Uri::parse`].
+#[inline]
+pub(crate) fn plain_sip_prefix(s: &str, with_params: bool) -> Option<(SipUri<&str>, usize)> {
+    let b = s.as_bytes();
+    let (secure, start) = if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
+        (false, 4)
+    } else if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
+        (true, 5)
+    } else {
+        return None;
+    };
+    // No byte taken below is '@', so an '@' ending this run is the first of the URI, the one
+    // that ends the userinfo for the general parser.
+    let mut i = start;
+    while i < b.len() && PLAIN_USER[b[i] as usize] {
+        i += 1;
+    }
+    let (user, hs) = if i > start && b.get(i) == Some(&b'@') {
+        (Some(&s[start..i]), i + 1)
+    } else {
+        (None, start)
+    };
+    let (host, port, n) = plain_hostport_prefix(&s[hs..])?;
+    let mut i = hs + n;
+    let mut params = "";
+    if with_params && b.get(i) == Some(&b';') {
+        let ps = i + 1;
+        i = ps;
+        while i < b.len() && (PARAM_LIST[b[i] as usize]) {
+            i += 1;
+        }
+        params = &s[ps..i];
+        if params.is_empty() || !super::params::plain_uri_params(params) {
+            return None;
+        }
+    }
+    Some((
+        SipUri {
+            secure,
+            user,
+            password: None,
+            host,
+            port,
+            params: Params::from_raw(params),
+            headers: None,
+        },
+        i,
+    ))
+}
+
+/// Bytes of a plain uri-parameter list: `paramchar` without escapes, `=` and `;`.
+static PARAM_LIST: [bool; 256] = text::class_table(true, b"[]/:&+$=;");
 
 impl<'a> SipUri<&'a str> {
     fn parse_after_scheme(s: &'a str, secure: bool) -> Result<Self, UriError> {
@@ -779,5 +862,48 @@ mod tests {
             assert_eq!(parse_hostport(s), parse_hostport_general(s), "{s:?}");
         }
         assert!(hits > 1000, "{hits}");
+    }
+
+    /// The one-pass SIP URI parser gives exactly `Uri::parse` of the text it took, or declines.
+    #[test]
+    fn one_pass_sip_uri_agrees_with_the_general_one() {
+        const ALPHABET: &[u8] = b"sSiIpP:a@.-_09;=[]%?&>,+/ ";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut hits = 0;
+        let mut check = |s: &str| {
+            for with_params in [true, false] {
+                if let Some((u, n)) = plain_sip_prefix(s, with_params) {
+                    hits += 1;
+                    assert_eq!(Uri::parse(&s[..n]), Ok(Uri::Sip(u)), "{s:?} {with_params}");
+                }
+            }
+        };
+        for s in [
+            "sip:1001@sip.example.net",
+            "sip:+15551234567@sip.example.net;user=phone>",
+            "sip:proxy.example.net;lr>",
+            "SIPS:a@1.2.3.4:5061;transport=tls;x>",
+            "sip:a@b;tag=1",
+            "sip:a:b@c",
+            "sip:a@[::1]",
+        ] {
+            check(s);
+        }
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut y = x;
+            let len = (x % 24) as usize;
+            let mut s: String = if x & 1 == 0 { "sip:".into() } else { String::new() };
+            s.extend((0..len).map(|_| {
+                y = y
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ALPHABET[(y >> 33) as usize % ALPHABET.len()] as char
+            }));
+            check(&s);
+        }
+        assert!(hits > 5000, "{hits}");
     }
 }
