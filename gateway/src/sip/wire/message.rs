@@ -5,7 +5,10 @@ use memchr::memchr;
 use smallvec::SmallVec;
 
 use super::error::{ErrorKind, ParseError, ValueError};
-use super::header::{CSeq, ContentType, HeaderName, Method, NameAddr, Via, check_call_id, parse_scalar};
+use super::header::{
+    CSeq, ContentType, HeaderName, Method, NameAddr, Via, check_call_id, parse_scalar, plain_name_addr,
+    plain_via,
+};
 use super::text::{CommaSplit, is_lws, is_token_char, trim_lws};
 use super::uri::Uri;
 
@@ -631,12 +634,22 @@ fn interpret<'a>(core: &mut Core<'a>, h: &RawHeader<'a>, at: usize) -> Result<()
     let bad = |e: ValueError| ParseError::header(ErrorKind::BadHeader(e), name, at);
     let v = h.value;
     match name {
+        // A value the one-pass parsers take is a single list item: no comma split needed.
+        HeaderName::Via if let Some(via) = plain_via(v) => {
+            core.via.get_or_insert(via);
+        }
         HeaderName::Via => {
             for item in CommaSplit::new(v) {
                 if item.is_empty() {
                     return Err(bad(ValueError::EmptyItem));
                 }
-                let via = Via::parse(item).map_err(bad)?;
+                // The whole value has been offered to the one-pass parser already.
+                let via = if item.len() == v.len() {
+                    Via::parse_general(item)
+                } else {
+                    Via::parse(item)
+                }
+                .map_err(bad)?;
                 if core.via.is_none() {
                     core.via = Some(via);
                 }
@@ -653,12 +666,19 @@ fn interpret<'a>(core: &mut Core<'a>, h: &RawHeader<'a>, at: usize) -> Result<()
         }
         HeaderName::ContentType => core.content_type = Some(ContentType::parse(v).map_err(bad)?),
         HeaderName::Contact if v == "*" => {}
+        HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute if plain_name_addr(v).is_some() => {
+        }
         HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute => {
             for item in CommaSplit::new(v) {
                 if item.is_empty() {
                     return Err(bad(ValueError::EmptyItem));
                 }
-                NameAddr::parse(item).map_err(bad)?;
+                if item.len() == v.len() {
+                    NameAddr::parse_general(item)
+                } else {
+                    NameAddr::parse(item)
+                }
+                .map_err(bad)?;
             }
         }
         _ => {}

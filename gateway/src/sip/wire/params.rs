@@ -171,7 +171,8 @@ fn plain_list(
     }
 }
 
-/// [`plain_list`] for generic-params: token names, token/host values.
+/// [`plain_list`] for generic-params: token names, token/host values or quoted strings without
+/// quoted-pairs (`"<urn:uuid:...>"`), passed to `extra` with their quotes.
 #[inline]
 pub(crate) fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bool) -> bool {
     static GEN_VALUE: [bool; 256] = {
@@ -188,7 +189,53 @@ pub(crate) fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bo
         }
         t
     };
-    plain_list(raw, text::is_token_char, |c| GEN_VALUE[c as usize], extra)
+    let b = raw.as_bytes();
+    if b.is_empty() {
+        return true;
+    }
+    let mut i = 0;
+    loop {
+        let ns = i;
+        while i < b.len() && text::is_token_char(b[i]) {
+            i += 1;
+        }
+        if i == ns {
+            return false;
+        }
+        let name = &raw[ns..i];
+        let value = if b.get(i) == Some(&b'=') {
+            i += 1;
+            let vs = i;
+            if b.get(i) == Some(&b'"') {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
+                    i += 1;
+                }
+                if b.get(i) != Some(&b'"') {
+                    return false;
+                }
+                i += 1;
+            } else {
+                while i < b.len() && GEN_VALUE[b[i] as usize] {
+                    i += 1;
+                }
+                if i == vs {
+                    return false;
+                }
+            }
+            Some(&raw[vs..i])
+        } else {
+            None
+        };
+        if !extra(name, value) {
+            return false;
+        }
+        match b.get(i) {
+            None => return true,
+            Some(b';') => i += 1,
+            Some(_) => return false,
+        }
+    }
 }
 
 /// The lookup of `name` in one pass while the items it passes are `token[=value]` without

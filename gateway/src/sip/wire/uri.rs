@@ -478,6 +478,7 @@ fn is_header_char(b: u8) -> bool {
 /// userinfo without escapes, password or the separators `;` `?` `/` that make the user part
 /// ambiguous: unreserved / `&` `=` `+` `$` `,`.
 static PLAIN_USER: [bool; 256] = text::class_table(true, b"&=+$,");
+static PLAIN_USER_NO_COMMA: [bool; 256] = text::class_table(true, b"&=+$");
 
 /// One pass over the common SIP URI forms at the start of `s`: `sip:`/`sips:` (any case), an
 /// optional user of [`PLAIN_USER`] characters and `@`, a `hostname`/IPv4 host with optional port,
@@ -499,8 +500,15 @@ pub(crate) fn plain_sip_prefix(s: &str, with_params: bool) -> Option<(SipUri<&st
     };
     // No byte taken below is '@', so an '@' ending this run is the first of the URI, the one
     // that ends the userinfo for the general parser.
+    // An addr-spec stands unbracketed in comma-separated lists: no ',' in its user, so that a
+    // value taken here is one list item.
+    let user_ok: &[bool; 256] = if with_params {
+        &PLAIN_USER
+    } else {
+        &PLAIN_USER_NO_COMMA
+    };
     let mut i = start;
-    while i < b.len() && PLAIN_USER[b[i] as usize] {
+    while i < b.len() && user_ok[b[i] as usize] {
         i += 1;
     }
     let (user, hs) = if i > start && b.get(i) == Some(&b'@') {
