@@ -1400,7 +1400,8 @@ pub fn check_call_id(s: &str) -> Result<&str, ValueError> {
     if s.is_empty() {
         return Err(ValueError::Empty);
     }
-    if s.bytes().all(|c| (0x21..0x7f).contains(&c)) {
+    // Without an early exit the check runs on whole vectors.
+    if s.bytes().fold(true, |ok, c| ok & (0x21..0x7f).contains(&c)) {
         Ok(s)
     } else {
         Err(ValueError::BadCallId)

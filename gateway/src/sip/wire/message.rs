@@ -110,6 +110,8 @@ struct LineSpan {
     start: usize,
     name_end: usize,
     value: (usize, usize),
+    /// `value` has no LWS at either end.
+    trimmed: bool,
 }
 
 /// Splits header fields from `from` up to the empty line that ends the header section, joining
@@ -160,6 +162,7 @@ fn header_lines(
                 start: pos,
                 name_end: ne,
                 value: (colon + 1, le),
+                trimmed: false,
             });
         }
         pos = nl + 1;
@@ -215,13 +218,15 @@ fn scan_crlf_headers(b: &[u8], start: usize, lines: &mut SmallVec<[LineSpan; 24]
         if colon == pos || matches!(b[colon - 1], b' ' | b'\t') {
             return None;
         }
-        canonical &= b.get(colon + 1) == Some(&b' ')
-            && (le == colon + 2 || !is_lws(b[colon + 2]))
-            && !is_lws(b[le - 1]);
+        // `name: value`, the value non-empty without LWS at its ends: taken as it is.
+        let plain =
+            b.get(colon + 1) == Some(&b' ') && le > colon + 2 && !is_lws(b[colon + 2]) && !is_lws(b[le - 1]);
+        canonical &= plain;
         lines.push(LineSpan {
             start: pos,
             name_end: colon,
-            value: (colon + 1, le),
+            value: if plain { (colon + 2, le) } else { (colon + 1, le) },
+            trimmed: plain,
         });
         pos = nl + 1;
     }
@@ -407,32 +412,38 @@ impl<'a> SipMsg<'a> {
 
     #[inline]
     fn parse_mode(buf: &'a [u8], mode: Mode) -> Result<Self, ParseError> {
-        match Self::parse_fast(buf, mode) {
-            Some(r) => r,
-            None => Self::parse_general(buf, mode),
-        }
+        // Declining hands over to the general path inside `parse_fast`, so that the message is
+        // built once, in place, rather than moved out of an `Option`.
+        Self::parse_fast(buf, mode, |r| r, || Self::parse_general(buf, mode))
     }
 
     /// The common case: CRLF line ends, no folds, `token: value` lines and an empty line that
-    /// ends the header section inside the buffer. Returns `None` for anything else, before
-    /// anything has been judged, so that [`SipMsg::parse_general`] decides (and reports errors)
-    /// exactly as for any other message. Once the layout is known the checks are the general
-    /// path's, in the same order.
-    #[inline]
-    fn parse_fast(buf: &'a [u8], mode: Mode) -> Option<Result<Self, ParseError>> {
+    /// ends the header section inside the buffer. `done` receives the outcome; for anything else
+    /// `decline` is called, before anything has been judged, so that [`SipMsg::parse_general`]
+    /// decides (and reports errors) exactly as for any other message. Once the layout is known
+    /// the checks are the general path's, in the same order.
+    #[inline(always)]
+    fn parse_fast<R>(
+        buf: &'a [u8],
+        mode: Mode,
+        done: impl FnOnce(Result<Self, ParseError>) -> R,
+        decline: impl FnOnce() -> R,
+    ) -> R {
         let start = leading_crlf(buf);
         if start == buf.len() {
-            return None;
+            return decline();
         }
         let mut lines: SmallVec<[LineSpan; 24]> = SmallVec::new();
-        let scan = scan_crlf_headers(buf, start, &mut lines)?;
+        let Some(scan) = scan_crlf_headers(buf, start, &mut lines) else {
+            return decline();
+        };
         let Ok(text) = std::str::from_utf8(&buf[..scan.hdr_end]) else {
-            return None;
+            return decline();
         };
         let sl = &text[start..scan.first_nl - 1];
         let start_line = match parse_start_line(sl, start) {
             Ok(s) => s,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return done(Err(e)),
         };
         let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::with_capacity(lines.len());
         let mut core = Core::default();
@@ -441,16 +452,17 @@ impl<'a> SipMsg<'a> {
             let name = HeaderName::from_name(name_text);
             // Known names are tokens; any other must be one (else the general path reports it).
             if name == HeaderName::Other && !name_text.bytes().all(is_token_char) {
-                return None;
+                return decline();
             }
+            let value = &text[sp.value.0..sp.value.1];
             let h = RawHeader {
                 name,
                 name_text,
-                value: trim_lws(&text[sp.value.0..sp.value.1]),
+                value: if sp.trimmed { value } else { trim_lws(value) },
                 offset: sp.start as u32,
             };
             if let Err(e) = interpret(&mut core, &h, sp.start) {
-                return Some(Err(e));
+                return done(Err(e));
             }
             headers.push(h);
         }
@@ -461,7 +473,7 @@ impl<'a> SipMsg<'a> {
         } else {
             &[]
         };
-        Some(Self::finish(
+        done(Self::finish(
             buf,
             mode,
             start,
@@ -1008,7 +1020,7 @@ m: <sip:b@[2001:db8::2]>;expires=60;q=0.5\r\nl: 0\r\n\r\n"
                 }
                 for mode in [Mode::Datagram, Mode::Stream] {
                     total += 1;
-                    if let Some(f) = SipMsg::parse_fast(&b, mode) {
+                    if let Some(f) = SipMsg::parse_fast(&b, mode, Some, || None) {
                         fast += 1;
                         let g = SipMsg::parse_general(&b, mode);
                         assert_eq!(observe(&f), observe(&g), "{:?}", String::from_utf8_lossy(&b));

@@ -281,7 +281,13 @@ fn plain_param<'a>(raw: &'a str, name: &str) -> Option<Option<Option<&'a str>>> 
             None | Some(b';') => None,
             _ => return None,
         };
-        if b[ns..ne].eq_ignore_ascii_case(nb) {
+        // Names are usually written in the case they are looked up with.
+        if ne - ns == nb.len()
+            && b[ns..ne]
+                .iter()
+                .zip(nb)
+                .all(|(&x, &y)| x == y || x.eq_ignore_ascii_case(&y))
+        {
             return Some(Some(value));
         }
         if i >= b.len() {
