@@ -1243,6 +1243,26 @@ pub struct CSeq<S = String> {
 impl<'a> CSeq<&'a str> {
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
         let s = trim_lws(s);
+        let b = s.as_bytes();
+        // The common form: at most nine digits (no overflow possible), one space, the method.
+        let mut n = 0;
+        let mut seq = 0u32;
+        while n < b.len() && n < 9 && b[n].is_ascii_digit() {
+            seq = seq * 10 + u32::from(b[n] - b'0');
+            n += 1;
+        }
+        if n > 0 && b.get(n) == Some(&b' ') && b.get(n + 1).is_some_and(|&c| !is_lws(c)) {
+            return Ok(CSeq {
+                seq,
+                method: Method::parse(&s[n + 1..])?,
+            });
+        }
+        Self::parse_general(s)
+    }
+
+    /// Any digit count (with the overflow check) and LWS.
+    fn parse_general(s: &'a str) -> Result<Self, ValueError> {
+        let s = trim_lws(s);
         let n = s.bytes().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 {
             return Err(ValueError::BadNumber);
@@ -1411,6 +1431,25 @@ pub fn check_call_id(s: &str) -> Result<&str, ValueError> {
 /// Parses a decimal scalar (Max-Forwards, Expires, Content-Length...).
 pub fn parse_scalar(s: &str) -> Result<u32, ValueError> {
     let s = trim_lws(s);
+    let b = s.as_bytes();
+    // At most nine digits cannot overflow: one pass without an early exit.
+    if !b.is_empty() && b.len() <= 9 {
+        let (ok, v) = b.iter().fold((true, 0u32), |(ok, v), &c| {
+            (
+                ok & c.is_ascii_digit(),
+                v.wrapping_mul(10).wrapping_add(u32::from(c.wrapping_sub(b'0'))),
+            )
+        });
+        if ok {
+            return Ok(v);
+        }
+    }
+    parse_scalar_general(s)
+}
+
+/// [`parse_scalar`] for any length.
+fn parse_scalar_general(s: &str) -> Result<u32, ValueError> {
+    let s = trim_lws(s);
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return Err(ValueError::BadNumber);
     }
@@ -1440,6 +1479,13 @@ mod tests {
             "SIP/2.0/UDP 10.0.0.1",
             "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKa;received=[2001:db8::9]",
             "application/sdp",
+            "314159 INVITE",
+            "1 ACK",
+            "0000000001 BYE",
+            "4294967295 CANCEL",
+            "70",
+            "4294967296",
+            "007",
             "multipart/mixed;boundary=unique-boundary-1",
             "sip:a,b@c, sip:d@e",
         ]
@@ -1519,6 +1565,8 @@ mod tests {
                     assert_eq!(Ok(ct), ContentType::parse_general(t), "{s:?}");
                 }
                 assert_eq!(ContentType::parse(s), ContentType::parse_general(s), "{s:?}");
+                assert_eq!(CSeq::parse(s), CSeq::parse_general(s), "{s:?}");
+                assert_eq!(parse_scalar(s), parse_scalar_general(s), "{s:?}");
             }
         }
         // The one-pass parsers must see real use, not only decline.
