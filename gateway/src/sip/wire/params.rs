@@ -326,12 +326,6 @@ fn check_gen_value(v: &str) -> Result<(), ValueError> {
     }
 }
 
-/// True when a uri-parameter list is valid by the one-pass check (see [`Params::validate_uri`]).
-#[inline]
-pub(crate) fn plain_uri_params(raw: &str) -> bool {
-    plain_list(raw, is_param_char, is_param_char, &|_, _| true)
-}
-
 /// `paramchar` without the escape: param-unreserved / unreserved.
 pub(crate) fn is_param_char(b: u8) -> bool {
     static PARAM: [bool; 256] = text::class_table(true, b"[]/:&+$");

@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::UriError;
-use super::params::Params;
+use super::params::{Params, is_param_char};
 use super::text::{self, check_escaped, eq_unescaped, eq_unescaped_nocase};
 
 /// A host: domain name or IP literal. Domain names compare case-insensitively.
@@ -167,7 +167,7 @@ pub fn parse_host(s: &str) -> Result<Host<&str>, UriError> {
     }
 }
 
-/// Host character classes: 0 invalid, 1 digit, 2 dot, 3 letter / '-' / '_'.
+/// Host character classes: 0 invalid, 1 digit, 2 dot, 3 letter / '-' / '_' (bit 0: label characters).
 static HOST: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -203,28 +203,27 @@ fn plain_hostport(s: &str) -> Option<(Host<&str>, Option<u16>)> {
 #[inline]
 pub(crate) fn plain_hostport_prefix(s: &str) -> Option<(Host<&str>, Option<u16>, usize)> {
     let b = s.as_bytes();
+    // Labels separated by single dots (a trailing dot allowed), stopping at a leading or second
+    // dot or any other byte.
     let mut i = 0;
-    let mut prev = 2u8;
-    let mut letters = false;
-    while i < b.len() {
-        let k = HOST[b[i] as usize];
-        if k == 0 || (k == 2 && prev == 2) {
+    loop {
+        let ls = i;
+        while i < b.len() && HOST[b[i] as usize] & 1 != 0 {
+            i += 1;
+        }
+        if i == ls || b.get(i) != Some(&b'.') {
             break;
         }
-        letters |= k == 3;
-        prev = k;
         i += 1;
     }
     if i == 0 || b[0] == b'-' {
         return None;
     }
-    let host = if letters {
-        Host::Domain(&s[..i])
-    } else {
-        match parse_ipv4(&b[..i]) {
-            Some(a) => Host::V4(a),
-            None => Host::Domain(&s[..i]),
-        }
+    // A dotted quad is an IPv4 address, anything else a domain name (an IPv4 parse fails at
+    // the first letter).
+    let host = match parse_ipv4(&b[..i]) {
+        Some(a) => Host::V4(a),
+        None => Host::Domain(&s[..i]),
     };
     if b.get(i) != Some(&b':') {
         return Some((host, None, i));
@@ -520,15 +519,34 @@ pub(crate) fn plain_sip_prefix(s: &str, with_params: bool) -> Option<(SipUri<&st
     let mut i = hs + n;
     let mut params = "";
     if with_params && b.get(i) == Some(&b';') {
+        // `name[=value]` items of `paramchar`s separated by single ';' (what
+        // `Params::validate_uri` accepts in one pass), up to the first byte that cannot continue.
         let ps = i + 1;
         i = ps;
-        while i < b.len() && (PARAM_LIST[b[i] as usize]) {
+        loop {
+            let ns = i;
+            while i < b.len() && is_param_char(b[i]) {
+                i += 1;
+            }
+            if i == ns {
+                return None;
+            }
+            if b.get(i) == Some(&b'=') {
+                i += 1;
+                let vs = i;
+                while i < b.len() && is_param_char(b[i]) {
+                    i += 1;
+                }
+                if i == vs {
+                    return None;
+                }
+            }
+            if b.get(i) != Some(&b';') {
+                break;
+            }
             i += 1;
         }
         params = &s[ps..i];
-        if params.is_empty() || !super::params::plain_uri_params(params) {
-            return None;
-        }
     }
     Some((
         SipUri {
@@ -543,9 +561,6 @@ pub(crate) fn plain_sip_prefix(s: &str, with_params: bool) -> Option<(SipUri<&st
         i,
     ))
 }
-
-/// Bytes of a plain uri-parameter list: `paramchar` without escapes, `=` and `;`.
-static PARAM_LIST: [bool; 256] = text::class_table(true, b"[]/:&+$=;");
 
 impl<'a> SipUri<&'a str> {
     fn parse_after_scheme(s: &'a str, secure: bool) -> Result<Self, UriError> {
