@@ -261,6 +261,30 @@ fn plain_param<'a>(raw: &'a str, name: &str) -> Option<Option<Option<&'a str>>> 
     let nb = name.as_bytes();
     let mut i = 0;
     loop {
+        // The item sought is often the first: try `name=` / `name;` / `name` at the item start.
+        if let Some(cand) = b.get(i..i + nb.len())
+            && cand
+                .iter()
+                .zip(nb)
+                .all(|(&x, &y)| x == y || x.eq_ignore_ascii_case(&y))
+        {
+            let j = i + nb.len();
+            match b.get(j) {
+                Some(b'=') => {
+                    let mut k = j + 1;
+                    while k < b.len() && !VALUE_END[b[k] as usize] {
+                        k += 1;
+                    }
+                    return match b.get(k) {
+                        None | Some(b';') => Some(Some(Some(&raw[j + 1..k]))),
+                        _ => None,
+                    };
+                }
+                None | Some(b';') => return Some(Some(None)),
+                // A longer name (or something for the iterator to judge): go on below.
+                _ => {}
+            }
+        }
         let ns = i;
         while i < b.len() && text::is_token_char(b[i]) {
             i += 1;
