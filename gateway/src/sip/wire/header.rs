@@ -123,15 +123,37 @@ header_names! {
 
 /// ASCII case-insensitive equality against a canonical name made of letters, digits and '-':
 /// for a letter `c`, only `c` and its upper/lower case partner satisfy `x | 0x20 == c | 0x20`.
+/// Names of eight bytes or more compare as overlapping 64-bit words (the case masks fold to
+/// constants for a constant `canon`).
 #[inline(always)]
 fn eq_name(a: &[u8], canon: &[u8]) -> bool {
-    // Without an early exit, and with `canon` a constant, this compiles to a few operations
-    // per byte and no branches.
-    a.len() == canon.len()
-        && a.iter().zip(canon).fold(0u8, |d, (&x, &c)| {
-            let m = if c.is_ascii_alphabetic() { 0x20 } else { 0 };
-            d | ((x | m) ^ (c | m))
-        }) == 0
+    let n = canon.len();
+    if a.len() != n {
+        return false;
+    }
+    if n >= 8 {
+        return word_eq(a, canon, 0) && (n <= 16 || word_eq(a, canon, 8)) && word_eq(a, canon, n - 8);
+    }
+    // Without an early exit, and with `canon` a constant, a few operations per byte.
+    a.iter().zip(canon).fold(0u8, |d, (&x, &c)| {
+        let m = if c.is_ascii_alphabetic() { 0x20 } else { 0 };
+        d | ((x | m) ^ (c | m))
+    }) == 0
+}
+
+/// [`eq_name`] on the eight bytes from `at` (both slices at least `at + 8` long).
+#[inline(always)]
+fn word_eq(a: &[u8], canon: &[u8], at: usize) -> bool {
+    let (Some(x), Some(c)) = (
+        a.get(at..).and_then(|w| w.first_chunk::<8>()),
+        canon.get(at..).and_then(|w| w.first_chunk::<8>()),
+    ) else {
+        return false;
+    };
+    let mask = c.iter().rev().fold(0u64, |m, &b| {
+        (m << 8) | if b.is_ascii_alphabetic() { 0x20 } else { 0 }
+    });
+    u64::from_le_bytes(*x) | mask == u64::from_le_bytes(*c) | mask
 }
 
 /// Full-name lookup: dispatch on (length, first letter), then compare with constant names.
@@ -1511,6 +1533,40 @@ mod tests {
             }
         }
         v
+    }
+
+    /// Word-wise name comparison against a plain search, on every name with each byte changed.
+    #[test]
+    fn header_name_lookup_agrees_with_a_plain_search() {
+        let plain = |n: &str| {
+            HeaderName::ALL
+                .iter()
+                .copied()
+                .find(|h| h.as_str().eq_ignore_ascii_case(n))
+                .unwrap_or(HeaderName::Other)
+        };
+        for h in HeaderName::ALL {
+            let name = h.as_str().as_bytes();
+            for at in 0..name.len() {
+                for c in [
+                    b'a',
+                    b'Z',
+                    b'-',
+                    b'0',
+                    b' ',
+                    0x80,
+                    name[at] ^ 0x20,
+                    name[at] ^ 0x01,
+                ] {
+                    let mut v = name.to_vec();
+                    v[at] = c;
+                    let Ok(t) = std::str::from_utf8(&v) else { continue };
+                    if t.len() > 1 {
+                        assert_eq!(HeaderName::from_name(t), plain(t), "{t:?}");
+                    }
+                }
+            }
+        }
     }
 
     /// The one-pass parsers either decline or give exactly the general parser's value, on the
