@@ -1,68 +1,24 @@
-//! The learned public addresses reach the wire: a STUN responder written here maps every
+//! The learned public addresses reach the wire: the NAT tests' STUN responder (nat_support) maps every
 //! client to 127.0.0.2 (another loopback address), and the gateway's INVITE then carries that
 //! address in Via, Contact and the SDP (o=, c=, m=). Also the static external address, and the
 //! fallback to the local address when STUN does not answer.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gateway::call::control::{CallControl, SipRequest};
 use gateway::call::sipleg::{SipLegs, bind_rtp, sdp_of};
 use gateway::call::{LegId, PortAction};
 use gateway::nat::edge::{SipNat, media_mapper, stun_media_mapper};
 use gateway::nat::mapping::Retransmit;
-use gateway::nat::stun::{Attribute, BINDING, Class, StunMessage, StunView};
 use gateway::sip::transport::{EdgeConfig, SipEdge};
 use gateway::sip::ua::{UaConfig, UaOutput, UserAgent};
 use gateway::sip::wire::{Message, Method};
 
-const MAPPED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-
-/// What the responder maps a source port to.
-fn mapped_port(p: u16) -> u16 {
-    p.wrapping_add(1000)
-}
-
-/// A STUN server on 127.0.0.1 that answers every Binding request with 127.0.0.2 and the
-/// source port plus 1000, as a NAT would. Stops when the returned flag is set.
-fn responder() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let addr = sock.local_addr().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let h = std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while !s.load(Ordering::Relaxed) {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            let Ok(v) = StunView::parse(&buf[..n]) else {
-                continue;
-            };
-            if v.class() != Class::Request || v.method() != BINDING {
-                continue;
-            }
-            let resp = StunMessage {
-                class: Class::Success,
-                method: BINDING,
-                transaction_id: v.transaction_id(),
-                attributes: vec![
-                    Attribute::XorMappedAddress(SocketAddr::new(
-                        IpAddr::V4(MAPPED_IP),
-                        mapped_port(from.port()),
-                    )),
-                    Attribute::Fingerprint,
-                ],
-            };
-            let _ = sock.send_to(&resp.emit().unwrap(), from);
-        }
-    });
-    (addr, stop, h)
-}
+mod nat_support;
+use nat_support::{MAPPED_IP, mapped_port, responder};
 
 const CONFIG: &str = r#"
 [[account]]
@@ -130,13 +86,13 @@ fn sdp_addr(s: &str) -> (String, u16) {
 
 #[test]
 fn stun_mapping_goes_into_sdp_via_and_contact() {
-    let (server, stop, h) = responder();
+    let stun = responder();
+    let server = stun.addr;
     // The SIP side: the monitor's mapping of the SIP socket, as `SipNat` applies it.
     let sip_local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
     let sip_public = SocketAddr::new(IpAddr::V4(MAPPED_IP), mapped_port(5060));
     let msg = invite(sip_public, Some(stun_media_mapper(server, Retransmit::MEDIA)));
-    stop.store(true, Ordering::Relaxed);
-    h.join().unwrap();
+    drop(stun);
     let contact = msg.header("Contact").expect("Contact");
     assert!(contact.contains(&format!("@{sip_public}")), "{contact}");
     let via = msg.header("Via").expect("Via");
@@ -194,7 +150,8 @@ fn no_stun_answer_keeps_the_local_address() {
 
 #[test]
 fn sip_socket_learns_its_mapping_through_the_sip_edge() {
-    let (server, stop, h) = responder();
+    let stun = responder();
+    let server = stun.addr;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -216,8 +173,7 @@ fn sip_socket_learns_its_mapping_through_the_sip_edge() {
         edge.shutdown();
         (nat.advertised(), local)
     });
-    stop.store(true, Ordering::Relaxed);
-    h.join().unwrap();
+    drop(stun);
     assert_eq!(
         adv,
         SocketAddr::new(IpAddr::V4(MAPPED_IP), mapped_port(local.port()))

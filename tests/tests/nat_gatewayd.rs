@@ -1,80 +1,21 @@
-//! gatewayd behind a (simulated) NAT: a STUN server written here answers every Binding request
+//! gatewayd behind a (simulated) NAT: the NAT tests' STUN server (gateway/tests/nat_support) answers every Binding request
 //! with 127.0.0.2 and the source port plus 1000, as a NAT would. gatewayd must register with
 //! that address in Via and Contact, and a call from its phone must offer SDP with 127.0.0.2 and
 //! the RTP socket's own mapped port. The registrar and proxy is a plain UDP socket here.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use board::simphone::{PhoneConfig, SimPhone};
 use codecs::tones::ToneKind;
 use e2e::Gatewayd;
 use e2e::kamailio::free_udp_port;
-use gateway::nat::stun::{Attribute, BINDING, Class, StunMessage, StunView};
+
+#[path = "../../gateway/tests/nat_support/mod.rs"]
+mod nat_support;
+use nat_support::{MAPPED_IP, mapped_port, responder};
 
 const T: Duration = Duration::from_secs(10);
-const MAPPED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-
-fn mapped_port(p: u16) -> u16 {
-    p.wrapping_add(1000)
-}
-
-struct Responder {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn responder() -> Responder {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let addr = sock.local_addr().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while !s.load(Ordering::Relaxed) {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            let Ok(v) = StunView::parse(&buf[..n]) else {
-                continue;
-            };
-            if v.class() != Class::Request || v.method() != BINDING {
-                continue;
-            }
-            let resp = StunMessage {
-                class: Class::Success,
-                method: BINDING,
-                transaction_id: v.transaction_id(),
-                attributes: vec![
-                    Attribute::XorMappedAddress(SocketAddr::new(
-                        IpAddr::V4(MAPPED_IP),
-                        mapped_port(from.port()),
-                    )),
-                    Attribute::Fingerprint,
-                ],
-            };
-            let _ = sock.send_to(&resp.emit().unwrap(), from);
-        }
-    });
-    Responder {
-        addr,
-        stop,
-        thread: Some(thread),
-    }
-}
 
 /// The next SIP request of `method` on `sock`, answering others' retransmissions not at all.
 fn next_request(sock: &UdpSocket, method: &str, deadline: Instant) -> Option<(String, SocketAddr)> {
