@@ -7,9 +7,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gateway::nat::edge::{SipNat, query_socket};
+use gateway::nat::edge::query_socket;
 use gateway::nat::mapping::{BindingOutcome, Retransmit};
-use gateway::sip::transport::{EdgeConfig, SipEdge};
+
+mod nat_support;
 
 struct Server {
     child: Child,
@@ -121,27 +122,7 @@ fn coturn_through_the_sip_edge() {
         query_socket(&probe, server.addr, PATIENT),
         BindingOutcome::Mapped(_)
     ));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (mapped, local) = rt.block_on(async {
-        let (edge, _inbound) = SipEdge::bind(EdgeConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            tcp: false,
-            ..EdgeConfig::default()
-        })
-        .await
-        .unwrap();
-        let local = edge.udp_local_addr();
-        let cfg = gateway::config::model::Nat {
-            stun_server: server.addr.to_string(),
-            ..Default::default()
-        };
-        let nat = SipNat::start(&cfg, &edge, local).await;
-        edge.shutdown();
-        (nat.mapped(), local)
-    });
+    let (mapped, _, local) = nat_support::sip_edge_mapping(server.addr);
     // No NAT on loopback: the mapping is the local address itself.
     assert_eq!(mapped, Some(local));
 }

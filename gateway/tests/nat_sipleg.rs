@@ -11,14 +11,13 @@ use std::time::Instant;
 use gateway::call::control::{CallControl, SipRequest};
 use gateway::call::sipleg::{SipLegs, bind_rtp, sdp_of};
 use gateway::call::{LegId, PortAction};
-use gateway::nat::edge::{SipNat, media_mapper, stun_media_mapper};
+use gateway::nat::edge::{media_mapper, stun_media_mapper};
 use gateway::nat::mapping::Retransmit;
-use gateway::sip::transport::{EdgeConfig, SipEdge};
 use gateway::sip::ua::{UaConfig, UaOutput, UserAgent};
 use gateway::sip::wire::{Message, Method};
 
 mod nat_support;
-use nat_support::{MAPPED_IP, mapped_port, responder};
+use nat_support::responder::{MAPPED_IP, mapped_port, responder};
 
 const CONFIG: &str = r#"
 [[account]]
@@ -151,28 +150,7 @@ fn no_stun_answer_keeps_the_local_address() {
 #[test]
 fn sip_socket_learns_its_mapping_through_the_sip_edge() {
     let stun = responder();
-    let server = stun.addr;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (adv, local) = rt.block_on(async {
-        let (edge, _inbound) = SipEdge::bind(EdgeConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            tcp: false,
-            ..EdgeConfig::default()
-        })
-        .await
-        .unwrap();
-        let local = edge.udp_local_addr();
-        let cfg = gateway::config::model::Nat {
-            stun_server: server.to_string(),
-            ..Default::default()
-        };
-        let nat = SipNat::start(&cfg, &edge, local).await;
-        edge.shutdown();
-        (nat.advertised(), local)
-    });
+    let (_, adv, local) = nat_support::sip_edge_mapping(stun.addr);
     drop(stun);
     assert_eq!(
         adv,

@@ -1,4 +1,4 @@
-//! gatewayd behind a (simulated) NAT: the NAT tests' STUN server (gateway/tests/nat_support) answers every Binding request
+//! gatewayd behind a (simulated) NAT: the NAT tests' STUN server (gateway/tests/nat_support/responder.rs) answers every Binding request
 //! with 127.0.0.2 and the source port plus 1000, as a NAT would. gatewayd must register with
 //! that address in Via and Contact, and a call from its phone must offer SDP with 127.0.0.2 and
 //! the RTP socket's own mapped port. The registrar and proxy is a plain UDP socket here.
@@ -11,9 +11,9 @@ use codecs::tones::ToneKind;
 use e2e::Gatewayd;
 use e2e::kamailio::free_udp_port;
 
-#[path = "../../gateway/tests/nat_support/mod.rs"]
-mod nat_support;
-use nat_support::{MAPPED_IP, mapped_port, responder};
+#[path = "../../gateway/tests/nat_support/responder.rs"]
+mod responder;
+use responder::{MAPPED_IP, mapped_port, responder};
 
 const T: Duration = Duration::from_secs(10);
 

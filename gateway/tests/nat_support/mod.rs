@@ -1,75 +1,35 @@
-//! A STUN server for the NAT tests, on 127.0.0.1: it answers every Binding request with
-//! 127.0.0.2 (another loopback address) and the source port plus 1000, as a NAT would.
-//! Shared by the gateway's NAT tests and the end-to-end gatewayd test (included by path).
+//! Shared pieces of the NAT tests: the STUN responder and the SIP edge learning its mapping.
 #![allow(dead_code)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+pub mod responder;
 
-use gateway::nat::stun::{Attribute, BINDING, Class, StunMessage, StunView};
+use std::net::SocketAddr;
 
-/// The address every client is mapped to.
-pub const MAPPED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+use gateway::nat::edge::SipNat;
+use gateway::sip::transport::{EdgeConfig, SipEdge};
 
-/// What the responder maps a source port to (an offset: an XOR could map a port to 0).
-pub fn mapped_port(p: u16) -> u16 {
-    p.wrapping_add(1000)
-}
-
-/// The running responder; dropping it stops its thread.
-pub struct Responder {
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-pub fn responder() -> Responder {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let addr = sock.local_addr().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while !s.load(Ordering::Relaxed) {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            let Ok(v) = StunView::parse(&buf[..n]) else {
-                continue;
-            };
-            if v.class() != Class::Request || v.method() != BINDING {
-                continue;
-            }
-            let resp = StunMessage {
-                class: Class::Success,
-                method: BINDING,
-                transaction_id: v.transaction_id(),
-                attributes: vec![
-                    Attribute::XorMappedAddress(SocketAddr::new(
-                        IpAddr::V4(MAPPED_IP),
-                        mapped_port(from.port()),
-                    )),
-                    Attribute::Fingerprint,
-                ],
-            };
-            let _ = sock.send_to(&resp.emit().unwrap(), from);
-        }
-    });
-    Responder {
-        addr,
-        stop,
-        thread: Some(thread),
-    }
+/// What the SIP edge (UDP on 127.0.0.1) learns of its mapping from the STUN server `server`,
+/// as gatewayd starts it: (mapping, advertised address, local address).
+pub fn sip_edge_mapping(server: SocketAddr) -> (Option<SocketAddr>, SocketAddr, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (edge, _inbound) = SipEdge::bind(EdgeConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            tcp: false,
+            ..EdgeConfig::default()
+        })
+        .await
+        .unwrap();
+        let local = edge.udp_local_addr();
+        let cfg = gateway::config::model::Nat {
+            stun_server: server.to_string(),
+            ..Default::default()
+        };
+        let nat = SipNat::start(&cfg, &edge, local).await;
+        edge.shutdown();
+        (nat.mapped(), nat.advertised(), local)
+    })
 }
