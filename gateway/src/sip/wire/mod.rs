@@ -19,6 +19,8 @@ pub mod error;
 pub mod header;
 pub mod message;
 pub mod multipart;
+#[cfg(test)]
+mod mutate;
 pub mod params;
 pub mod text;
 pub mod uri;
