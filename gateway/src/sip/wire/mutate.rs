@@ -9,12 +9,17 @@ impl Mutator {
         Mutator(seed)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    /// The next state of the generator.
+    pub(crate) fn next(&mut self) -> u64 {
         let x = &mut self.0;
         *x ^= *x << 13;
         *x ^= *x >> 7;
         *x ^= *x << 17;
-        (*x % n as u64) as usize
+        *x
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
     }
 
     /// One to three edits of `b`: a byte replaced, inserted or removed, new bytes taken from
@@ -33,4 +38,16 @@ impl Mutator {
             }
         }
     }
+}
+
+/// `len` characters of `alphabet` drawn from `seed` (a linear congruential sequence), for
+/// random short inputs over the bytes that matter to a grammar.
+pub(crate) fn chars(seed: u64, alphabet: &[u8], len: usize) -> impl Iterator<Item = char> + '_ {
+    let mut y = seed;
+    (0..len).map(move |_| {
+        y = y
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        alphabet[(y >> 33) as usize % alphabet.len()] as char
+    })
 }

@@ -485,21 +485,10 @@ mod tests {
     /// Random short lists over the bytes that matter to the grammar.
     fn lists(n: usize) -> impl Iterator<Item = String> {
         const ALPHABET: &[u8] = b"ab=;\" \t\r\n%5[]:-~@,<>/&+$";
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut m = crate::sip::wire::mutate::Mutator::new(0x9e37_79b9_7f4a_7c15);
         (0..n).map(move |_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let len = (x % 12) as usize;
-            let mut y = x;
-            (0..len)
-                .map(|_| {
-                    y = y
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ALPHABET[(y >> 33) as usize % ALPHABET.len()] as char
-                })
-                .collect()
+            let x = m.next();
+            crate::sip::wire::mutate::chars(x, ALPHABET, (x % 12) as usize).collect()
         })
     }
 
