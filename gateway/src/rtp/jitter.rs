@@ -397,12 +397,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         if payload.len() > P {
             return PushOutcome::TooLarge;
         }
-        // A payload whose duration the caller could not tell counts as one nominal frame.
-        let samples = if samples == 0 {
-            self.cfg.frame_samples
-        } else {
-            samples
-        };
+        let samples = self.duration_or_nominal(samples);
         let mut outcome = PushOutcome::Buffered;
         if self.ssrc != Some(ssrc) {
             if self.prev_ssrc == Some(ssrc) {
@@ -512,12 +507,20 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         outcome
     }
 
+    /// A payload whose duration the caller could not tell (0) counts as one nominal frame.
+    fn duration_or_nominal(&self, samples: u32) -> u32 {
+        if samples == 0 {
+            self.cfg.frame_samples
+        } else {
+            samples
+        }
+    }
+
     /// Offers a redundant copy of a frame (RFC 2198), carried by a later packet. It is kept only
     /// when that frame is still to be played and neither buffered nor played already, i.e. when
     /// its own packet is missing so far; then it plays as if that packet had come. `seq` is the
     /// sequence number the frame's own packet had (the carrying packet's minus the frames in
     /// between). The copy says nothing about network timing: the delay estimate ignores it.
-    #[allow(clippy::too_many_arguments)]
     pub fn push_redundant(
         &mut self,
         ssrc: u32,
@@ -530,11 +533,7 @@ impl<const N: usize, const P: usize> JitterBuffer<N, P> {
         if payload.len() > P {
             return PushOutcome::TooLarge;
         }
-        let samples = if samples == 0 {
-            self.cfg.frame_samples
-        } else {
-            samples
-        };
+        let samples = self.duration_or_nominal(samples);
         if self.ssrc != Some(ssrc) {
             return PushOutcome::Late;
         }
