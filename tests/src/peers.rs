@@ -178,15 +178,35 @@ impl Sipp {
         let inf = dir.join("fields.csv");
         std::fs::write(&inf, format!("SEQUENTIAL\n{};{}\n", c.codec.pt, c.codec.name))
             .expect("injection file");
-        let sf = workspace_root().join("tests/sipp").join(c.scenario);
+        let inf_args = [std::ffi::OsStr::new("-inf"), inf.as_os_str()];
+        Some(Sipp::spawn(
+            &dir,
+            c.scenario,
+            c.port,
+            c.media_port,
+            &inf_args,
+            c.target,
+        ))
+    }
+
+    /// sipp in `dir` running `scenario` (tests/sipp/) for one call on `port`, media on
+    /// `media_port`, with `extra` arguments; `target` makes it call that address with that
+    /// Request-URI user (`-s`). Its errors go to `dir/sipp-errors.log`.
+    pub fn spawn(
+        dir: &Path,
+        scenario: &str,
+        port: u16,
+        media_port: u16,
+        extra: &[&std::ffi::OsStr],
+        target: Option<(SocketAddr, &str)>,
+    ) -> Sipp {
         let log = dir.join("sipp-errors.log");
         let mut cmd = Command::new("sipp");
         cmd.arg("-sf")
-            .arg(&sf)
-            .arg("-inf")
-            .arg(&inf)
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &c.port.to_string()])
-            .args(["-mp", &c.media_port.to_string()])
+            .arg(workspace_root().join("tests/sipp").join(scenario))
+            .args(extra)
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &media_port.to_string()])
             .args([
                 "-m",
                 "1",
@@ -198,18 +218,23 @@ impl Sipp {
             ])
             .arg("-error_file")
             .arg(&log)
-            .current_dir(&dir)
+            .current_dir(dir)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if let Some((t, service)) = c.target {
+        if let Some((t, service)) = target {
             cmd.args(["-s", service]).arg(t.to_string());
         }
-        Some(Sipp {
+        Sipp {
             child: cmd.spawn().expect("start sipp"),
             log,
-        })
+        }
+    }
+
+    /// True once sipp has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
     }
 
     /// Waits (bounded) for sipp to finish; true when its one call succeeded (its errors are

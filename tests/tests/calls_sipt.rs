@@ -18,14 +18,15 @@
 //! and REL with the expected numbers and causes. The softswitch's ISUP messages are written
 //! here byte by byte after ITU-T Q.763, not produced by the gateway's codec.
 
-use std::os::unix::process::CommandExt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use board::simphone::{PhoneConfig, SimPhone};
 use codecs::tones::ToneKind;
-use e2e::{Gatewayd, scratch_dir, workspace_root};
+use e2e::peers::Sipp;
+use e2e::{Gatewayd, scratch_dir};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -112,96 +113,40 @@ fn free_udp_port() -> u16 {
     }
 }
 
-struct Sipp {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// sipp running `scenario` (tests/sipp/) for one call on `port`, with `files` (the ISUP
+/// messages its `[file]` keywords insert) in its working directory; `call` makes it call the
+/// gateway at that address with Request-URI user `service`.
+fn start_sipp(
+    name: &str,
+    scenario: &str,
+    port: u16,
+    files: &[(&str, &[u8])],
+    call: Option<(u16, &str)>,
+) -> Sipp {
+    need("sipp");
+    let dir = scratch_dir(&format!("sipt-{name}"));
+    for (f, bytes) in files {
+        std::fs::write(dir.join(f), bytes).expect("ISUP file");
     }
-}
-
-impl Sipp {
-    /// sipp running `scenario` (tests/sipp/) for one call on `port`, with `files` (the ISUP
-    /// messages its `[file]` keywords insert) in its working directory; `call` makes it call
-    /// the gateway at that address with Request-URI user `service`.
-    fn start(
-        name: &str,
-        scenario: &str,
-        port: u16,
-        files: &[(&str, &[u8])],
-        call: Option<(u16, &str)>,
-    ) -> Sipp {
-        need("sipp");
-        let dir = scratch_dir(&format!("sipt-{name}"));
-        for (f, bytes) in files {
-            std::fs::write(dir.join(f), bytes).expect("ISUP file");
+    let target = call.map(|(gw, service)| (SocketAddr::from(([127, 0, 0, 1], gw)), service));
+    let mut sipp = Sipp::spawn(
+        &dir,
+        scenario,
+        port,
+        free_udp_port(),
+        &[std::ffi::OsStr::new("-trace_msg")],
+        target,
+    );
+    // A softswitch waiting for calls must listen before the gateway calls it.
+    if call.is_none() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < deadline, "sipp does not listen on {port}");
+            assert!(!sipp.exited(), "sipp exited at start");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        let log = dir.join("sipp-errors.log");
-        let mut cmd = Command::new("sipp");
-        cmd.arg("-sf")
-            .arg(workspace_root().join("tests/sipp").join(scenario))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &free_udp_port().to_string()])
-            .args([
-                "-m",
-                "1",
-                "-timeout",
-                "40s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-                "-trace_msg",
-            ])
-            .arg("-error_file")
-            .arg(&log)
-            .current_dir(&dir)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some((gw, service)) = call {
-            cmd.args(["-s", service]).arg(format!("127.0.0.1:{gw}"));
-        }
-        let mut sipp = Sipp {
-            child: cmd.spawn().expect("start sipp"),
-            log,
-        };
-        // A softswitch waiting for calls must listen before the gateway calls it.
-        if call.is_none() {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-                assert!(Instant::now() < deadline, "sipp does not listen on {port}");
-                assert!(
-                    sipp.child.try_wait().ok().flatten().is_none(),
-                    "sipp exited at start"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        sipp
     }
-
-    /// Waits (bounded) for sipp to finish; true when its one call went as scripted.
-    fn finished_ok(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                if !s.success() {
-                    eprintln!(
-                        "sipp errors:\n{}",
-                        std::fs::read_to_string(&self.log).unwrap_or_default()
-                    );
-                }
-                return s.success();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
+    sipp
 }
 
 /// tshark recording the gateway's SIP traffic on loopback.
@@ -335,7 +280,7 @@ fn phone_calls_through_a_sipt_softswitch() {
     let service = free_udp_port();
     let sip_port = free_udp_port();
     let cap = Capture::start("out", sip_port, &[sip_port, service]);
-    let mut ss = Sipp::start(
+    let mut ss = start_sipp(
         "answer",
         "sipt-softswitch-answer.xml",
         service,
@@ -391,7 +336,7 @@ fn softswitch_release_causes_pick_the_tone() {
     // Both come in a 480, which alone would play reorder.
     for (cause, tone) in [(17u8, ToneKind::Busy), (1, ToneKind::Sit)] {
         let rel = rel(cause);
-        let mut ss = Sipp::start(
+        let mut ss = start_sipp(
             &format!("release-{cause}"),
             "sipt-softswitch-release.xml",
             service,
@@ -440,7 +385,7 @@ fn sipt_call_rings_the_phone_the_iam_names() {
     let iam = iam("5550199", "2125550147", false);
     let rel = rel(16);
     // The Request-URI names no account: only the IAM says which line is called.
-    let mut ss = Sipp::start(
+    let mut ss = start_sipp(
         "call",
         "sipt-softswitch-call.xml",
         ss_port,
@@ -493,7 +438,7 @@ fn answered_incoming_call(
     let iam = iam("5550199", "2125550147", false);
     let mut all: Vec<(&str, &[u8])> = vec![("iam.bin", &iam)];
     all.extend_from_slice(files);
-    let mut ss = Sipp::start(name, scenario, ss_port, &all, Some((sip_port, "trunk")));
+    let mut ss = start_sipp(name, scenario, ss_port, &all, Some((sip_port, "trunk")));
     phone.wait_ringing(T).expect("the called line rings");
     phone.off_hook();
     let heard = phone.wait_for_tone(tone, within);
