@@ -50,6 +50,9 @@ pub use codecs::tones::ToneKind;
 
 /// Samples per millisecond at 8 kHz.
 const SPMS: u64 = 8;
+/// How long [`SimPhone::connect`] waits for the port's first frame (a board sends one every
+/// 10 ms to a connected phone).
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 /// How the phone behaves.
 #[derive(Debug, Clone)]
@@ -149,6 +152,9 @@ pub struct RingBurst {
 
 struct State {
     connected: bool,
+    /// A frame has arrived: `at` is the port's clock (before that it is 0, and times computed
+    /// from it would lie in the port's past).
+    clocked: bool,
     /// Start of the last frame received from the port.
     at: u64,
     hook: Hook,
@@ -217,6 +223,7 @@ impl SimPhone {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 connected: true,
+                clocked: false,
                 at: 0,
                 hook: Hook::OnHook,
                 feed: LineFeed::ForwardActive,
@@ -245,12 +252,39 @@ impl SimPhone {
             .name("simphone".into())
             .spawn(move || pump(reader, w, s, ears))
             .map_err(PeerError::Io)?;
-        Ok(SimPhone {
+        let phone = SimPhone {
             shared,
             writer,
             cfg,
             pump: Some(pump),
-        })
+        };
+        // Every time the phone schedules or waits on is on the port's clock, which the first
+        // frame brings: a script that went off-hook before it would stamp the transition at the
+        // board's start (seconds in the past on a board that has been running).
+        phone.wait_clocked(FIRST_FRAME_WAIT)?;
+        Ok(phone)
+    }
+
+    /// Waits (wall clock) until the first frame from the port has arrived.
+    fn wait_clocked(&self, limit: Duration) -> Result<(), PeerError> {
+        let end = std::time::Instant::now() + limit;
+        let mut s = lock(&self.shared);
+        while !s.clocked {
+            let now = std::time::Instant::now();
+            if !s.connected {
+                return Err(PeerError::Handshake("the port hung up before its first frame"));
+            }
+            if now >= end {
+                return Err(PeerError::Handshake("no audio frame from the port"));
+            }
+            s = self
+                .shared
+                .changed
+                .wait_timeout(s, end - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
     }
 
     /// The phone's configuration.
@@ -616,6 +650,7 @@ fn pump(mut reader: PeerReader, writer: Arc<Mutex<PeerWriter>>, shared: Arc<Shar
             match m {
                 Message::Audio { at, samples } => {
                     s.at = at;
+                    s.clocked = true;
                     hear(&mut s, &mut ears, &samples);
                     let end = at + FRAME_SAMPLES as u64;
                     while let Some(&(t, h)) = s.schedule.front() {
@@ -625,8 +660,10 @@ fn pump(mut reader: PeerReader, writer: Arc<Mutex<PeerWriter>>, shared: Arc<Shar
                         s.schedule.pop_front();
                         if h != s.hook {
                             s.hook = h;
+                            // Never before the frame this answers: the port has classified up
+                            // to there already.
                             out_msgs.push(Message::Hook {
-                                at: t.max(1),
+                                at: t.max(at).max(1),
                                 hook: h,
                             });
                             s.push(PhoneEventKind::Hook(h));

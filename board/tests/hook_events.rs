@@ -111,3 +111,58 @@ fn hook_flash_and_pulse_digits_are_classified() {
     assert_eq!(kinds.len(), 1 + 5 + 1 + 1, "{kinds:?}");
     assert!(stats.connections == 1 && stats.frames_in > 100, "{stats:?}");
 }
+
+/// A phone attached to a board that has been running for a while and lifted at once: the
+/// off-hook is stamped on the board's clock at the moment of connection, not at the board's
+/// start (which made the port classify a gesture seconds in the past).
+#[test]
+fn phone_lifted_as_it_attaches_is_stamped_on_the_running_clock() {
+    let board = SimBoard::start(SimBoardConfig::new(vec![SimPortConfig {
+        kind: PortKind::Fxs,
+        tcp_port: 0,
+    }]))
+    .unwrap();
+    let addr = board.local_addr(PortId(0)).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let gw = thread::spawn(move || gateway_loop(board, d, 3000));
+    // The board's clock runs from the loop's first tick.
+    thread::sleep(Duration::from_millis(1500));
+    let phone = SimPhone::connect(addr, PhoneConfig::default()).unwrap();
+    let attached_at = phone.now();
+    phone.off_hook();
+    let script = || -> Result<(), board::simphone::PhoneError> {
+        phone.pause(Duration::from_millis(300))?;
+        phone.on_hook();
+        phone.pause(Duration::from_millis(1200))?;
+        Ok(())
+    };
+    let res = script();
+    done.store(true, Ordering::Release);
+    let (events, _) = gw.join().unwrap();
+    res.unwrap();
+
+    assert!(
+        attached_at >= 8 * 1000,
+        "board clock at attach: {attached_at} samples"
+    );
+    let off = events
+        .iter()
+        .find(|e| e.0 == FxsEventKind::OffHook)
+        .unwrap_or_else(|| panic!("no off-hook: {events:?}"));
+    let on = events
+        .iter()
+        .find(|e| e.0 == FxsEventKind::OnHook)
+        .unwrap_or_else(|| panic!("no on-hook: {events:?}"));
+    assert!(
+        off.1 >= Instant::from_samples(attached_at),
+        "off-hook stamped {:?}, phone attached at sample {attached_at}",
+        off.1
+    );
+    // Lifted for the 300 ms the script waited, measured on the port's clock.
+    let held = on.1.saturating_since(off.1);
+    assert!(
+        held >= Duration::from_millis(280) && held <= Duration::from_millis(340),
+        "off-hook for {held:?}: {events:?}"
+    );
+}
