@@ -34,12 +34,9 @@ pub fn tool(name: &str) -> bool {
     found
 }
 
-/// A free UDP port on 127.0.0.1 (bound and released).
+/// A free loopback port (see [`crate::peers::free_udp_port`]).
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free UDP port")
+    crate::peers::free_udp_port()
 }
 
 /// Kamailio's module directory on this machine.

@@ -61,24 +61,46 @@ pub const GSM: Codec = Codec {
     config: "gsm",
 };
 
-/// A free UDP port on 127.0.0.1 with the four after it free too (sipp's media takes RTP, RTCP
-/// and the video pair). Ports come from a per-process sequence so that tests running in
-/// parallel never draw the same one.
+/// A port on 127.0.0.1 free for both UDP and TCP, with the four after it free too (sipp's
+/// media takes RTP, RTCP and the video pair; baresip listens on UDP and TCP). Ports come from a
+/// per-process sequence, so that tests running in parallel never draw the same one, outside the
+/// kernel's ephemeral range, so that no outgoing connection or port-0 bind takes one between
+/// the check and the peer's bind.
 pub fn free_udp_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        20000 + (std::process::id() % 2000) as u16 * 10,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let p = NEXT.fetch_add(6, Ordering::SeqCst);
-        let p = if p > 60000 { 20000 + p % 40000 } else { p };
-        if (p..p + 5).all(|q| std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
+    use std::net::{TcpListener, UdpSocket};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const SPAN: u32 = 6;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (lo, hi) = port_window();
+    let slots = (hi - lo) / SPAN;
+    let first = std::process::id().wrapping_mul(97) % slots;
+    for _ in 0..slots {
+        let slot = (first + NEXT.fetch_add(1, Ordering::SeqCst)) % slots;
+        let p = (lo + slot * SPAN) as u16;
+        let free = (p..p + 5).all(|q| {
+            UdpSocket::bind(("127.0.0.1", q)).is_ok() && TcpListener::bind(("127.0.0.1", q)).is_ok()
+        });
+        if free {
             return p;
         }
+    }
+    panic!("no free block of 5 loopback ports in {lo}..{hi}");
+}
+
+/// The ports tests draw from: below the ephemeral range (`ip_local_port_range`), or above it
+/// when it starts too low to leave room.
+fn port_window() -> (u32, u32) {
+    let eph = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|v| v.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    if eph.0 >= 12000 {
+        (10000, eph.0)
+    } else {
+        (eph.1 + 1, 65500)
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use board::simphone::{PhoneConfig, SimPhone};
 use codecs::tones::ToneKind;
-use e2e::peers::Sipp;
+use e2e::peers::{Sipp, free_udp_port};
 use e2e::{Gatewayd, scratch_dir};
 
 const T: Duration = Duration::from_secs(10);
@@ -92,26 +92,6 @@ fn iam(called: &str, calling: &str, restricted: bool) -> Vec<u8> {
 }
 
 // ---- peers ----
-
-/// A free UDP port with the four after it free too (sipp's media takes RTP, RTCP and the video
-/// pair), from a per-process sequence so that tests running in parallel never draw the same one.
-fn free_udp_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        30000 + (std::process::id() % 2000) as u16 * 10,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let p = NEXT.fetch_add(6, Ordering::SeqCst);
-        let p = if p > 60000 { 20000 + p % 40000 } else { p };
-        if (p..p + 5).all(|q| std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
-            return p;
-        }
-    }
-}
 
 /// sipp running `scenario` (tests/sipp/) for one call on `port`, with `files` (the ISUP
 /// messages its `[file]` keywords insert) in its working directory; `call` makes it call the

@@ -45,18 +45,13 @@ const BOARD: &str = "qemu-aarch64";
 const PHONE_HZ: f32 = 600.0;
 const FAR_HZ: f32 = 1000.0;
 
+/// A free loopback port, TCP and UDP, out of the ephemeral range.
 fn free_tcp_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free TCP port")
+    e2e::peers::free_udp_port()
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free UDP port")
+    e2e::peers::free_udp_port()
 }
 
 /// RTP/RTCP pairs in the guest's RTP port range: fewer than the calls made, so that a later
