@@ -6,7 +6,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use gateway::rtp::cn::ComfortNoise;
@@ -18,17 +17,24 @@ use gateway::rtp::session::{RtpSession, RtpSessionConfig};
 use heapless::Vec as HVec;
 
 struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    // Only the test thread is watched: the harness allocates on its own threads meanwhile.
+    // Only the test's own thread is watched and counted: the harness allocates on its threads
+    // meanwhile, and the other test (which allocates on purpose to prove the counter works)
+    // runs in parallel.
     static WATCHED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn count() {
     if WATCHED.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
     }
+}
+
+/// Allocations counted on this thread so far.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -78,11 +84,11 @@ fn per_packet_paths_do_not_allocate() {
 
     WATCHED.with(|w| w.set(true));
     // The counter sees allocations.
-    let probe = ALLOCATIONS.load(Ordering::Relaxed);
+    let probe = allocations();
     drop(std::hint::black_box(Box::new(7u64)));
-    assert!(ALLOCATIONS.load(Ordering::Relaxed) > probe);
+    assert!(allocations() > probe);
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for i in 0..10_000u32 {
         let now = t0 + Duration::from_millis(20 * i as u64);
         let ts = a.timestamp_offset().wrapping_add(i * 160);
@@ -154,7 +160,7 @@ fn per_packet_paths_do_not_allocate() {
             a.on_rtcp(now, b_addr, &rtcp[..o.len]).unwrap();
         }
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
     WATCHED.with(|w| w.set(false));
     assert_eq!(after - before, 0, "allocations on the per-packet paths");
     assert!(played > 9_000);
@@ -183,7 +189,7 @@ fn red_paths_do_not_allocate() {
     let mut rng = 0x5eed_1234u32;
 
     WATCHED.with(|w| w.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for i in 0..10_000u32 {
         let now = t0 + Duration::from_millis(20 * i as u64);
         let ts = a.timestamp_offset().wrapping_add(i * 160);
@@ -237,7 +243,7 @@ fn red_paths_do_not_allocate() {
             played += 1;
         }
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
     WATCHED.with(|w| w.set(false));
     assert_eq!(after - before, 0, "allocations on the RED paths");
     let s = jb.stats();
