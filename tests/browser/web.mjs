@@ -116,6 +116,14 @@ try {
   await need('listened');
   await expectText('#st-ports tr', 'on-hook');
 
+  // The gateway out of reach (a restart, the link down): the status page says so and keeps
+  // trying; no script error; it picks up again when the gateway answers.
+  await ctx.setOffline(true);
+  await expectText('#st-refresh', 'No answer from the gateway');
+  await ctx.setOffline(false);
+  await expectText('#st-refresh', 'Updated');
+  step('status page rides out the gateway not answering');
+
   // The restart keeps the page where it is: the listen address becomes the one in use.
   await page.click('nav a[data-page=network]');
   await page.waitForSelector('[data-path="nat.stun_server"]');

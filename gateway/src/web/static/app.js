@@ -31,13 +31,24 @@ async function api(method, path, body, raw) {
     if (raw) { headers['Content-Type'] = 'text/plain; charset=utf-8'; payload = body; }
     else { headers['Content-Type'] = 'application/json'; payload = JSON.stringify(body); }
   }
-  const r = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
+  let r;
+  try {
+    r = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
+  } catch (e) {
+    // No answer at all (the gateway restarting, the link down): status 0, for the caller to say so.
+    return { ok: false, status: 0, data: null };
+  }
   let data = null;
   const ct = r.headers.get('content-type') || '';
-  if (ct.includes('json')) data = await r.json();
+  if (ct.includes('json')) {
+    try { data = await r.json(); } catch (e) { return { ok: false, status: 0, data: null }; }
+  }
   if (r.status === 401 && path !== '/api/login') { showAuth(false); throw new Error('logged out'); }
   return { ok: r.ok, status: r.status, data };
 }
+
+const NO_ANSWER = 'the gateway did not answer (restarting, or the network is down)';
+const failure = r => (r.data && r.data.error) || (r.status === 0 ? NO_ANSWER : 'error ' + r.status);
 
 /* ---------- field descriptions (labels and help; values and checks come from the gateway) ---------- */
 
@@ -290,7 +301,7 @@ async function save(formId) {
     msg.classList.add('bad');
     if (left.length) banner('Not saved: ' + left.map(e => `${e.path}: ${e.message}`).join('; '));
   } else {
-    msg.textContent = 'Not saved: ' + ((r.data && r.data.error) || r.status);
+    msg.textContent = 'Not saved: ' + failure(r);
     msg.classList.add('bad');
   }
 }
@@ -349,7 +360,10 @@ function fmtDuration(ms) {
 
 async function refreshStatus() {
   const r = await api('GET', '/api/status');
-  if (!r.ok) return;
+  if (!r.ok) {
+    if (r.status === 0) $('#st-refresh').textContent = 'No answer from the gateway at ' + new Date().toLocaleTimeString() + ' \u00b7 retrying every 2 s';
+    return;
+  }
   const s = r.data;
   $('#board').textContent = `${s.board} \u00b7 ${s.version}`;
   $('#st-gateway').replaceChildren(
@@ -444,6 +458,13 @@ function showAuth(setup) {
 
 async function boot() {
   const r = await api('GET', '/api/session');
+  if (!r.ok || !r.data) {
+    $('#auth').hidden = false;
+    $('#auth-error').textContent = 'Cannot reach the gateway: ' + failure(r) + '. Retrying\u2026';
+    setTimeout(boot, 2000);
+    return;
+  }
+  $('#auth-error').textContent = '';
   if (r.data.authenticated) { csrf = r.data.csrf; showApp(); } else showAuth(r.data.setup_needed);
 }
 
@@ -458,7 +479,7 @@ document.addEventListener('DOMContentLoaded', () => {
     const r = await api('POST', setup ? '/api/setup' : '/api/login', { password });
     if (r.ok) { csrf = r.data.csrf; showApp(); return; }
     if (r.data && r.data.errors) showErrors(r.data.errors, $('#auth'));
-    else $('#auth-error').textContent = (r.data && r.data.error) || ('error ' + r.status);
+    else $('#auth-error').textContent = failure(r);
   });
   $('#logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); showAuth(false); });
   window.addEventListener('hashchange', renderPage);
@@ -482,7 +503,7 @@ document.addEventListener('DOMContentLoaded', () => {
     clearErrors(f);
     if (r.ok) { csrf = r.data.csrf; $('#password-saved').textContent = 'Password changed.'; f.reset(); }
     else if (r.data && r.data.errors) showErrors(r.data.errors, f);
-    else $('#password-saved').textContent = (r.data && r.data.error) || '';
+    else $('#password-saved').textContent = failure(r);
   });
   $('#form-import').addEventListener('submit', async ev => {
     ev.preventDefault();
@@ -493,13 +514,14 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!file) { list.append(el('li', { text: 'Choose a file first.' })); return; }
     const r = await api('POST', '/api/config.toml', await file.text(), true);
     if (r.ok) { $('#import-saved').textContent = 'Imported and applied.'; await loadConfig(); return; }
-    const errs = (r.data && r.data.errors) || [{ path: '', message: (r.data && r.data.error) || String(r.status) }];
+    const errs = (r.data && r.data.errors) || [{ path: '', message: failure(r) }];
     for (const e of errs) list.append(el('li', { text: `${e.path || '(file)'}${e.line ? ' (line ' + e.line + ')' : ''}: ${e.message}` }));
   });
   const power = async action => {
     if (!confirm(action === 'reboot' ? 'Reboot the device now? Calls in progress are dropped.' : 'Restart the gateway now? Calls in progress are dropped.')) return;
     const r = await api('POST', '/api/power', { action });
-    if (r.ok) {
+    if (!r.ok) { $('#power-msg').textContent = 'Not done: ' + failure(r); return; }
+    {
       $('#power-msg').textContent = 'Restarting\u2026 the page reconnects by itself.';
       const again = async () => { try { const s = await fetch('/api/session'); if (s.ok) { location.reload(); return; } } catch (e) { /* still down */ } setTimeout(again, 1500); };
       setTimeout(again, 2000);
