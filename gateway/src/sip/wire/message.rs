@@ -173,6 +173,114 @@ fn header_lines(
     Ok(found)
 }
 
+/// Bit k set where byte k of `c` is `\n`, and bit k set where byte k is not ASCII.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn chunk_masks(c: &[u8; 16]) -> (u32, u32) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    // SAFETY: `c` is 16 readable bytes and the load has no alignment requirement; SSE2 is part of
+    // the x86_64 baseline.
+    let (nl, high) = unsafe {
+        let v = _mm_loadu_si128(c.as_ptr().cast());
+        (
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))),
+            _mm_movemask_epi8(v),
+        )
+    };
+    (nl as u32 & 0xffff, high as u32 & 0xffff)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn chunk_masks(c: &[u8; 16]) -> (u32, u32) {
+    chunk_masks_swar(c)
+}
+
+/// [`chunk_masks`] with 64-bit words, for any target.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+#[inline(always)]
+fn chunk_masks_swar(c: &[u8; 16]) -> (u32, u32) {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    /// Gathers the top bit of each byte into the low 8 bits (byte k to bit k).
+    fn gather(m: u64) -> u32 {
+        ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    }
+    let word = |w: u64| {
+        let x = w ^ 0x0a0a_0a0a_0a0a_0a0a;
+        // Top bit set exactly in the bytes where `x` is zero (no carry between bytes).
+        let z = !(((x & LO7).wrapping_add(LO7)) | x | LO7);
+        (gather(z), gather(w & !LO7))
+    };
+    let (lo, hi) = c.split_at(8);
+    let (n0, h0) = word(u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])));
+    let (n1, h1) = word(u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])));
+    (n0 | n1 << 8, h0 | h1 << 8)
+}
+
+/// Positions of `\n` from a starting offset on, found 16 bytes at a time, noting on the way
+/// whether the bytes passed are all ASCII.
+struct Newlines<'b> {
+    b: &'b [u8],
+    /// Start of the current 16-byte chunk.
+    base: usize,
+    /// Newlines of the current chunk not returned yet.
+    nl: u32,
+    /// Non-ASCII bytes of the current chunk.
+    high: u32,
+    /// Non-ASCII bytes seen in the chunks before it.
+    high_before: u32,
+}
+
+impl<'b> Newlines<'b> {
+    #[inline(always)]
+    fn new(b: &'b [u8], from: usize) -> Self {
+        let (nl, high) = Self::load(b, from);
+        Newlines {
+            b,
+            base: from,
+            nl,
+            high,
+            high_before: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn load(b: &[u8], at: usize) -> (u32, u32) {
+        let rest = b.get(at..).unwrap_or_default();
+        match rest.first_chunk::<16>() {
+            Some(c) => chunk_masks(c),
+            None => {
+                // The tail, padded with bytes that are neither newlines nor non-ASCII.
+                let mut c = [0u8; 16];
+                c[..rest.len()].copy_from_slice(rest);
+                chunk_masks(&c)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn next_nl(&mut self) -> Option<usize> {
+        while self.nl == 0 {
+            self.base += 16;
+            if self.base >= self.b.len() {
+                return None;
+            }
+            self.high_before |= self.high;
+            (self.nl, self.high) = Self::load(self.b, self.base);
+        }
+        let k = self.nl.trailing_zeros() as usize;
+        self.nl &= self.nl - 1;
+        Some(self.base + k)
+    }
+
+    /// Every byte from the starting offset through `nl`, the newline last returned, is ASCII.
+    #[inline(always)]
+    fn ascii_through(&self, nl: usize) -> bool {
+        let k = nl - self.base;
+        self.high_before | (self.high & ((2u32 << k) - 1)) == 0
+    }
+}
+
 /// Layout found by [`scan_crlf_headers`].
 struct CrlfScan {
     /// The `\n` ending the start line.
@@ -182,6 +290,8 @@ struct CrlfScan {
     body_start: usize,
     /// Every header line is `name: value` (one SP after the colon, no LWS around the value).
     canonical: bool,
+    /// The start line and header section are ASCII.
+    ascii: bool,
 }
 
 /// Header lines of a message whose lines all end in CRLF, without folds, each `name:` (no LWS
@@ -189,14 +299,15 @@ struct CrlfScan {
 /// general path decides).
 #[inline]
 fn scan_crlf_headers(b: &[u8], start: usize, lines: &mut SmallVec<[LineSpan; 24]>) -> Option<CrlfScan> {
-    let first_nl = start + memchr(b'\n', &b[start..])?;
+    let mut nls = Newlines::new(b, start);
+    let first_nl = nls.next_nl()?;
     if first_nl == start || b[first_nl - 1] != b'\r' {
         return None;
     }
     let mut canonical = true;
     let mut pos = first_nl + 1;
     loop {
-        let nl = pos + memchr(b'\n', b.get(pos..)?)?;
+        let nl = nls.next_nl()?;
         if nl == pos || b[nl - 1] != b'\r' {
             return None;
         }
@@ -207,6 +318,7 @@ fn scan_crlf_headers(b: &[u8], start: usize, lines: &mut SmallVec<[LineSpan; 24]
                 hdr_end: pos,
                 body_start: nl + 1,
                 canonical,
+                ascii: nls.ascii_through(nl),
             });
         }
         // A fold continues the previous line: left to the general path.
@@ -436,12 +548,21 @@ impl<'a> SipMsg<'a> {
         let Some(scan) = scan_crlf_headers(buf, start, &mut lines) else {
             return decline();
         };
-        let Ok(text) = std::str::from_utf8(&buf[..scan.hdr_end]) else {
-            return decline();
+        let head = &buf[..scan.hdr_end];
+        let text = if scan.ascii {
+            // SAFETY: ASCII text is UTF-8 (the bytes before `start` are CR/LF, the rest was
+            // checked by the scan).
+            unsafe { std::str::from_utf8_unchecked(head) }
+        } else {
+            match std::str::from_utf8(head) {
+                Ok(t) => t,
+                Err(_) => return decline(),
+            }
         };
         let sl = &text[start..scan.first_nl - 1];
         let start_line = parse_start_line(sl, start)?;
-        let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::with_capacity(lines.len());
+        // `new` rather than `with_capacity`: the latter moves the whole inline array once more.
+        let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::new();
         let mut core = Core::default();
         for sp in &lines {
             let name_text = &text[sp.start..sp.name_end];
@@ -981,6 +1102,43 @@ m: <sip:b@[2001:db8::2]>;expires=60;q=0.5\r\nl: 0\r\n\r\n"
             }
         }
         v
+    }
+
+    /// The 16-byte newline and non-ASCII masks (SIMD where available, 64-bit words otherwise)
+    /// and the newline walk over a buffer agree with a plain byte search.
+    #[test]
+    fn newline_scan_agrees_with_a_plain_search() {
+        let mut m = crate::sip::wire::mutate::Mutator::new(0x9e37_79b9_7f4a_7c15);
+        for round in 0..4000 {
+            let len = (m.next() % 70) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| match m.next() % 5 {
+                    0 => b'\n',
+                    1 => b'\r',
+                    2 => (m.next() as u8) | 0x80,
+                    _ => m.next() as u8,
+                })
+                .collect();
+            let mut c = [0u8; 16];
+            let n = b.len().min(16);
+            c[..n].copy_from_slice(&b[..n]);
+            let nl = (0..16).filter(|&k| c[k] == b'\n').fold(0u32, |a, k| a | 1 << k);
+            let high = (0..16).filter(|&k| c[k] >= 0x80).fold(0u32, |a, k| a | 1 << k);
+            assert_eq!(chunk_masks(&c), (nl, high), "{c:?}");
+            assert_eq!(chunk_masks_swar(&c), (nl, high), "{c:?}");
+            let from = if b.is_empty() { 0 } else { round % b.len() };
+            let mut it = Newlines::new(&b, from);
+            let expect: Vec<usize> = (from..b.len()).filter(|&i| b[i] == b'\n').collect();
+            for &e in &expect {
+                assert_eq!(it.next_nl(), Some(e), "{b:?} from {from}");
+                assert_eq!(
+                    it.ascii_through(e),
+                    b[from..=e].is_ascii(),
+                    "{b:?} from {from} to {e}"
+                );
+            }
+            assert_eq!(it.next_nl(), None, "{b:?} from {from}");
+        }
     }
 
     /// The fast path either declines or reaches exactly what the general path reaches.
