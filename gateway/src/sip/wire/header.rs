@@ -925,9 +925,7 @@ pub(crate) fn plain_via(s: &str) -> Option<Via<&str>> {
         return None;
     }
     let mut i = 8;
-    while i < b.len() && is_token_char(b[i]) {
-        i += 1;
-    }
+    i = text::skip_while(b, i, is_token_char);
     if i == 8 || b.get(i) != Some(&b' ') {
         return None;
     }
@@ -1115,9 +1113,7 @@ pub(crate) fn plain_name_addr(s: &str) -> Option<NameAddr<&str>> {
         b'"' => {
             // quoted_end's end when there is no quoted-pair.
             let mut i = 1;
-            while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
-                i += 1;
-            }
+            i = text::skip_while(b, i, |c| c != b'"' && c != b'\\');
             if b.get(i) != Some(&b'"') {
                 return None;
             }
@@ -1135,9 +1131,7 @@ pub(crate) fn plain_name_addr(s: &str) -> Option<NameAddr<&str>> {
         _ => {
             // Token words separated by spaces up to the first '<', or an addr-spec.
             let mut i = 0;
-            while i < b.len() && (is_token_char(b[i]) || b[i] == b' ') {
-                i += 1;
-            }
+            i = text::skip_while(b, i, |c| is_token_char(c) || c == b' ');
             if b.get(i) == Some(&b'<') {
                 let d = trim_lws(&s[..i]);
                 (if d.is_empty() { None } else { Some(d) }, i)
@@ -1371,17 +1365,13 @@ impl<'a> ContentType<&'a str> {
 fn plain_content_type(s: &str) -> Option<ContentType<&str>> {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() && is_token_char(b[i]) {
-        i += 1;
-    }
+    i = text::skip_while(b, i, is_token_char);
     if i == 0 || b.get(i) != Some(&b'/') {
         return None;
     }
     let ss = i + 1;
     i = ss;
-    while i < b.len() && is_token_char(b[i]) {
-        i += 1;
-    }
+    i = text::skip_while(b, i, is_token_char);
     if i == ss {
         return None;
     }

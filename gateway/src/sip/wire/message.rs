@@ -9,7 +9,7 @@ use super::header::{
     CSeq, ContentType, HeaderName, Method, NameAddr, Via, check_call_id, parse_scalar, plain_name_addr,
     plain_via,
 };
-use super::text::{CommaSplit, is_lws, is_token_char, trim_lws};
+use super::text::{CommaSplit, is_lws, is_token_char, skip_while, trim_lws};
 use super::uri::Uri;
 
 /// Largest header section accepted from a stream before giving up on finding its end.
@@ -326,7 +326,10 @@ fn scan_crlf_headers(b: &[u8], start: usize, lines: &mut SmallVec<[LineSpan; 24]
             return None;
         }
         // The name's characters are checked when it is classified (`SipMsg::parse_fast`).
-        let colon = pos + b[pos..le].iter().position(|&c| c == b':')?;
+        let colon = skip_while(&b[..le], pos, |c| c != b':');
+        if colon == le {
+            return None;
+        }
         if colon == pos || matches!(b[colon - 1], b' ' | b'\t') {
             return None;
         }

@@ -140,9 +140,7 @@ fn plain_list(
     let mut i = 0;
     loop {
         let ns = i;
-        while i < b.len() && name_ok(b[i]) {
-            i += 1;
-        }
+        i = text::skip_while(b, i, &name_ok);
         if i == ns {
             return false;
         }
@@ -150,9 +148,7 @@ fn plain_list(
         let value = if b.get(i) == Some(&b'=') {
             i += 1;
             let vs = i;
-            while i < b.len() && value_ok(b[i]) {
-                i += 1;
-            }
+            i = text::skip_while(b, i, &value_ok);
             if i == vs {
                 return false;
             }
@@ -196,9 +192,7 @@ pub(crate) fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bo
     let mut i = 0;
     loop {
         let ns = i;
-        while i < b.len() && text::is_token_char(b[i]) {
-            i += 1;
-        }
+        i = text::skip_while(b, i, text::is_token_char);
         if i == ns {
             return false;
         }
@@ -208,17 +202,13 @@ pub(crate) fn plain_generic(raw: &str, extra: &impl Fn(&str, Option<&str>) -> bo
             let vs = i;
             if b.get(i) == Some(&b'"') {
                 i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
-                    i += 1;
-                }
+                i = text::skip_while(b, i, |c| c != b'"' && c != b'\\');
                 if b.get(i) != Some(&b'"') {
                     return false;
                 }
                 i += 1;
             } else {
-                while i < b.len() && GEN_VALUE[b[i] as usize] {
-                    i += 1;
-                }
+                i = text::skip_while(b, i, |c| GEN_VALUE[c as usize]);
                 if i == vs {
                     return false;
                 }
@@ -272,9 +262,7 @@ fn plain_param<'a>(raw: &'a str, name: &str) -> Option<Option<Option<&'a str>>> 
             match b.get(j) {
                 Some(b'=') => {
                     let mut k = j + 1;
-                    while k < b.len() && !VALUE_END[b[k] as usize] {
-                        k += 1;
-                    }
+                    k = text::skip_while(b, k, |c| !VALUE_END[c as usize]);
                     return match b.get(k) {
                         None | Some(b';') => Some(Some(Some(&raw[j + 1..k]))),
                         _ => None,
@@ -286,17 +274,13 @@ fn plain_param<'a>(raw: &'a str, name: &str) -> Option<Option<Option<&'a str>>> 
             }
         }
         let ns = i;
-        while i < b.len() && text::is_token_char(b[i]) {
-            i += 1;
-        }
+        i = text::skip_while(b, i, text::is_token_char);
         let ne = i;
         let value = match b.get(i) {
             Some(b'=') => {
                 i += 1;
                 let vs = i;
-                while i < b.len() && !VALUE_END[b[i] as usize] {
-                    i += 1;
-                }
+                i = text::skip_while(b, i, |c| !VALUE_END[c as usize]);
                 match b.get(i) {
                     None | Some(b';') => Some(&raw[vs..i]),
                     _ => return None,

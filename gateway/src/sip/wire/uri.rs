@@ -208,9 +208,7 @@ pub(crate) fn plain_hostport_prefix(s: &str) -> Option<(Host<&str>, Option<u16>,
     let mut i = 0;
     loop {
         let ls = i;
-        while i < b.len() && HOST[b[i] as usize] & 1 != 0 {
-            i += 1;
-        }
+        i = text::skip_while(b, i, |c| HOST[c as usize] & 1 != 0);
         if i == ls || b.get(i) != Some(&b'.') {
             break;
         }
@@ -507,9 +505,7 @@ pub(crate) fn plain_sip_prefix(s: &str, with_params: bool) -> Option<(SipUri<&st
         &PLAIN_USER_NO_COMMA
     };
     let mut i = start;
-    while i < b.len() && user_ok[b[i] as usize] {
-        i += 1;
-    }
+    i = text::skip_while(b, i, |c| user_ok[c as usize]);
     let (user, hs) = if i > start && b.get(i) == Some(&b'@') {
         (Some(&s[start..i]), i + 1)
     } else {
@@ -525,18 +521,14 @@ pub(crate) fn plain_sip_prefix(s: &str, with_params: bool) -> Option<(SipUri<&st
         i = ps;
         loop {
             let ns = i;
-            while i < b.len() && is_param_char(b[i]) {
-                i += 1;
-            }
+            i = text::skip_while(b, i, is_param_char);
             if i == ns {
                 return None;
             }
             if b.get(i) == Some(&b'=') {
                 i += 1;
                 let vs = i;
-                while i < b.len() && is_param_char(b[i]) {
-                    i += 1;
-                }
+                i = text::skip_while(b, i, is_param_char);
                 if i == vs {
                     return None;
                 }
