@@ -901,12 +901,13 @@ impl<'a> Via<&'a str> {
 /// Values of the via-params RFC 3261 defines.
 #[inline]
 fn via_param_ok(n: &str, v: Option<&str>) -> bool {
+    let n = n.as_bytes();
     match n.len() {
-        6 if n.eq_ignore_ascii_case("branch") => v.is_some_and(is_token),
-        3 if n.eq_ignore_ascii_case("ttl") => v.and_then(text::parse_u32).is_some_and(|t| t <= 255),
-        8 if n.eq_ignore_ascii_case("received") => v.and_then(parse_ip).is_some(),
-        5 if n.eq_ignore_ascii_case("rport") => v.is_none_or(|p| parse_port(p).is_some()),
-        5 if n.eq_ignore_ascii_case("maddr") => {
+        6 if eq_name(n, b"branch") => v.is_some_and(is_token),
+        3 if eq_name(n, b"ttl") => v.and_then(text::parse_u32).is_some_and(|t| t <= 255),
+        8 if eq_name(n, b"received") => v.and_then(parse_ip).is_some(),
+        5 if eq_name(n, b"rport") => v.is_none_or(|p| parse_port(p).is_some()),
+        5 if eq_name(n, b"maddr") => {
             v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some())
         }
         _ => true,

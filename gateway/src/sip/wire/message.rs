@@ -173,55 +173,63 @@ fn header_lines(
     Ok(found)
 }
 
+/// Bytes examined per step by [`Newlines`].
+const CHUNK: usize = 32;
+
 /// Bit k set where byte k of `c` is `\n`, and bit k set where byte k is not ASCII.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn chunk_masks(c: &[u8; 16]) -> (u32, u32) {
+fn chunk_masks(c: &[u8; CHUNK]) -> (u32, u32) {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-    // SAFETY: `c` is 16 readable bytes and the load has no alignment requirement; SSE2 is part of
-    // the x86_64 baseline.
-    let (nl, high) = unsafe {
-        let v = _mm_loadu_si128(c.as_ptr().cast());
+    // SAFETY: `c` is 32 readable bytes and the loads have no alignment requirement; SSE2 is part
+    // of the x86_64 baseline.
+    let (n0, n1, h0, h1) = unsafe {
+        let v0 = _mm_loadu_si128(c.as_ptr().cast());
+        let v1 = _mm_loadu_si128(c.as_ptr().add(16).cast());
+        let nl = _mm_set1_epi8(b'\n' as i8);
         (
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))),
-            _mm_movemask_epi8(v),
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v0, nl)),
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v1, nl)),
+            _mm_movemask_epi8(v0),
+            _mm_movemask_epi8(v1),
         )
     };
-    (nl as u32 & 0xffff, high as u32 & 0xffff)
+    let join = |lo: i32, hi: i32| (lo as u32 & 0xffff) | (hi as u32) << 16;
+    (join(n0, n1), join(h0, h1))
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn chunk_masks(c: &[u8; 16]) -> (u32, u32) {
+fn chunk_masks(c: &[u8; CHUNK]) -> (u32, u32) {
     chunk_masks_swar(c)
 }
 
 /// [`chunk_masks`] with 64-bit words, for any target.
 #[cfg(any(not(target_arch = "x86_64"), test))]
 #[inline(always)]
-fn chunk_masks_swar(c: &[u8; 16]) -> (u32, u32) {
+fn chunk_masks_swar(c: &[u8; CHUNK]) -> (u32, u32) {
     const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     /// Gathers the top bit of each byte into the low 8 bits (byte k to bit k).
     fn gather(m: u64) -> u32 {
         ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
     }
-    let word = |w: u64| {
+    let (mut nl, mut high) = (0, 0);
+    for (k, w) in c.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
         let x = w ^ 0x0a0a_0a0a_0a0a_0a0a;
         // Top bit set exactly in the bytes where `x` is zero (no carry between bytes).
         let z = !(((x & LO7).wrapping_add(LO7)) | x | LO7);
-        (gather(z), gather(w & !LO7))
-    };
-    let (lo, hi) = c.split_at(8);
-    let (n0, h0) = word(u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])));
-    let (n1, h1) = word(u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])));
-    (n0 | n1 << 8, h0 | h1 << 8)
+        nl |= gather(z) << (8 * k);
+        high |= gather(w & !LO7) << (8 * k);
+    }
+    (nl, high)
 }
 
-/// Positions of `\n` from a starting offset on, found 16 bytes at a time, noting on the way
-/// whether the bytes passed are all ASCII.
+/// Positions of `\n` from a starting offset on, found [`CHUNK`] bytes at a time, noting on the
+/// way whether the bytes passed are all ASCII.
 struct Newlines<'b> {
     b: &'b [u8],
-    /// Start of the current 16-byte chunk.
+    /// Start of the current chunk.
     base: usize,
     /// Newlines of the current chunk not returned yet.
     nl: u32,
@@ -247,11 +255,11 @@ impl<'b> Newlines<'b> {
     #[inline(always)]
     fn load(b: &[u8], at: usize) -> (u32, u32) {
         let rest = b.get(at..).unwrap_or_default();
-        match rest.first_chunk::<16>() {
+        match rest.first_chunk::<CHUNK>() {
             Some(c) => chunk_masks(c),
             None => {
                 // The tail, padded with bytes that are neither newlines nor non-ASCII.
-                let mut c = [0u8; 16];
+                let mut c = [0u8; CHUNK];
                 c[..rest.len()].copy_from_slice(rest);
                 chunk_masks(&c)
             }
@@ -261,7 +269,7 @@ impl<'b> Newlines<'b> {
     #[inline(always)]
     fn next_nl(&mut self) -> Option<usize> {
         while self.nl == 0 {
-            self.base += 16;
+            self.base += CHUNK;
             if self.base >= self.b.len() {
                 return None;
             }
@@ -277,7 +285,7 @@ impl<'b> Newlines<'b> {
     #[inline(always)]
     fn ascii_through(&self, nl: usize) -> bool {
         let k = nl - self.base;
-        self.high_before | (self.high & ((2u32 << k) - 1)) == 0
+        self.high_before | (self.high & ((2u64 << k) - 1) as u32) == 0
     }
 }
 
@@ -345,6 +353,16 @@ fn scan_crlf_headers(b: &[u8], start: usize, lines: &mut SmallVec<[LineSpan; 24]
         });
         pos = nl + 1;
     }
+}
+
+/// `&text[a..b]` for the ends [`scan_crlf_headers`] found: a line start (after `\n`), a `:`, the
+/// byte after it or after the space that follows it, a `\r`. Each is next to an ASCII byte of
+/// `text`, so a char boundary, and `a <= b <= text.len()`.
+#[inline(always)]
+fn slice_at_delims(text: &str, a: usize, b: usize) -> &str {
+    debug_assert!(a <= b && text.is_char_boundary(a) && text.is_char_boundary(b));
+    // SAFETY: see above; the bounds and boundary checks of `&text[a..b]` are what this avoids.
+    unsafe { text.get_unchecked(a..b) }
 }
 
 fn leading_crlf(b: &[u8]) -> usize {
@@ -568,13 +586,13 @@ impl<'a> SipMsg<'a> {
         let mut headers: SmallVec<[RawHeader<'a>; 20]> = SmallVec::new();
         let mut core = Core::default();
         for sp in &lines {
-            let name_text = &text[sp.start..sp.name_end];
+            let name_text = slice_at_delims(text, sp.start, sp.name_end);
             let name = HeaderName::from_name(name_text);
             // Known names are tokens; any other must be one (else the general path reports it).
             if name == HeaderName::Other && !name_text.bytes().all(is_token_char) {
                 return decline();
             }
-            let value = &text[sp.value.0..sp.value.1];
+            let value = slice_at_delims(text, sp.value.0, sp.value.1);
             let h = RawHeader {
                 name,
                 name_text,
@@ -785,8 +803,19 @@ fn interpret<'a>(core: &mut Core<'a>, h: &RawHeader<'a>, at: usize) -> Result<()
                 }
             }
         }
-        HeaderName::From => core.from = Some(NameAddr::parse(v).map_err(bad)?),
-        HeaderName::To => core.to = Some(NameAddr::parse(v).map_err(bad)?),
+        // `v` has no LWS at its ends: `NameAddr::parse` without its trim.
+        HeaderName::From => {
+            core.from = Some(match plain_name_addr(v) {
+                Some(na) => na,
+                None => NameAddr::parse_general(v).map_err(bad)?,
+            })
+        }
+        HeaderName::To => {
+            core.to = Some(match plain_name_addr(v) {
+                Some(na) => na,
+                None => NameAddr::parse_general(v).map_err(bad)?,
+            })
+        }
         HeaderName::CallId => core.call_id = Some(check_call_id(v).map_err(bad)?),
         HeaderName::CSeq => core.cseq = Some(CSeq::parse(v).map_err(bad)?),
         HeaderName::MaxForwards => core.max_forwards = Some(parse_scalar(v).map_err(bad)?),
@@ -1107,13 +1136,13 @@ m: <sip:b@[2001:db8::2]>;expires=60;q=0.5\r\nl: 0\r\n\r\n"
         v
     }
 
-    /// The 16-byte newline and non-ASCII masks (SIMD where available, 64-bit words otherwise)
+    /// The newline and non-ASCII masks of a chunk (SIMD where available, 64-bit words otherwise)
     /// and the newline walk over a buffer agree with a plain byte search.
     #[test]
     fn newline_scan_agrees_with_a_plain_search() {
         let mut m = crate::sip::wire::mutate::Mutator::new(0x9e37_79b9_7f4a_7c15);
         for round in 0..4000 {
-            let len = (m.next() % 70) as usize;
+            let len = (m.next() % 140) as usize;
             let b: Vec<u8> = (0..len)
                 .map(|_| match m.next() % 5 {
                     0 => b'\n',
@@ -1122,11 +1151,13 @@ m: <sip:b@[2001:db8::2]>;expires=60;q=0.5\r\nl: 0\r\n\r\n"
                     _ => m.next() as u8,
                 })
                 .collect();
-            let mut c = [0u8; 16];
-            let n = b.len().min(16);
+            let mut c = [0u8; CHUNK];
+            let n = b.len().min(CHUNK);
             c[..n].copy_from_slice(&b[..n]);
-            let nl = (0..16).filter(|&k| c[k] == b'\n').fold(0u32, |a, k| a | 1 << k);
-            let high = (0..16).filter(|&k| c[k] >= 0x80).fold(0u32, |a, k| a | 1 << k);
+            let nl = (0..CHUNK)
+                .filter(|&k| c[k] == b'\n')
+                .fold(0u32, |a, k| a | 1 << k);
+            let high = (0..CHUNK).filter(|&k| c[k] >= 0x80).fold(0u32, |a, k| a | 1 << k);
             assert_eq!(chunk_masks(&c), (nl, high), "{c:?}");
             assert_eq!(chunk_masks_swar(&c), (nl, high), "{c:?}");
             let from = if b.is_empty() { 0 } else { round % b.len() };

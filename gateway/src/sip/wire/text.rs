@@ -84,7 +84,7 @@ pub(crate) fn is_token_char(b: u8) -> bool {
 /// True when `s` is a non-empty `token`.
 #[inline]
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_char)
+    !s.is_empty() && skip_while(s.as_bytes(), 0, is_token_char) == s.len()
 }
 
 /// Builds a 256-entry membership table: `unreserved` (when `unres`) plus the bytes of `extra`.

@@ -88,31 +88,30 @@ pub fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
 /// Dotted-quad IPv4: four decimal octets of one to three digits, each at most 255 (leading
 /// zeros accepted). `None` for anything else.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d < 10);
     let mut oct = [0u8; 4];
-    let mut n = 0;
-    let mut val: u32 = 0;
-    let mut len = 0;
-    for &c in b {
-        if c == b'.' {
-            if len == 0 || n == 3 || val > 255 {
+    let mut i = 0;
+    for (k, o) in oct.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
                 return None;
             }
-            oct[n] = val as u8;
-            n += 1;
-            val = 0;
-            len = 0;
-        } else if c.is_ascii_digit() && len < 3 {
-            len += 1;
-            val = val * 10 + (c - b'0') as u32;
-        } else {
-            return None;
+            i += 1;
         }
+        // One to three digits; a fourth is neither the dot nor the end checked next.
+        let mut v = u32::from(digit(i)?);
+        i += 1;
+        if let Some(d) = digit(i) {
+            v = v * 10 + u32::from(d);
+            i += 1;
+            if let Some(d) = digit(i) {
+                v = v * 10 + u32::from(d);
+                i += 1;
+            }
+        }
+        *o = u8::try_from(v).ok()?;
     }
-    if len == 0 || n != 3 || val > 255 {
-        return None;
-    }
-    oct[3] = val as u8;
-    Some(Ipv4Addr::from(oct))
+    (i == b.len()).then(|| Ipv4Addr::from(oct))
 }
 
 /// Parses an IP address, accepting IPv6 with or without `[]` (RFC 5118 4.5).
@@ -840,6 +839,62 @@ impl std::str::FromStr for Uri<String> {
 mod tests {
     use super::*;
     use crate::sip::wire::mutate::{Mutator, chars};
+
+    /// The octet-at-a-time dotted-quad parser accepts exactly what a byte-at-a-time reading of
+    /// the grammar (1*3DIGIT, at most 255, four octets) accepts, with the same value.
+    #[test]
+    fn ipv4_parser_agrees_with_a_plain_reading() {
+        fn plain(b: &[u8]) -> Option<Ipv4Addr> {
+            let mut oct = [0u8; 4];
+            let (mut n, mut val, mut len) = (0, 0u32, 0);
+            for &c in b {
+                if c == b'.' {
+                    if len == 0 || n == 3 || val > 255 {
+                        return None;
+                    }
+                    oct[n] = val as u8;
+                    n += 1;
+                    val = 0;
+                    len = 0;
+                } else if c.is_ascii_digit() && len < 3 {
+                    len += 1;
+                    val = val * 10 + (c - b'0') as u32;
+                } else {
+                    return None;
+                }
+            }
+            if len == 0 || n != 3 || val > 255 {
+                return None;
+            }
+            oct[3] = val as u8;
+            Some(Ipv4Addr::from(oct))
+        }
+        let mut m = Mutator::new(0x51_7cc1_b727_220a);
+        let mut hits = 0;
+        for seed in 0..20000u64 {
+            let mut s: Vec<u8> = if seed % 2 == 0 {
+                chars(seed, b"0123456789.", (seed % 19) as usize)
+                    .collect::<String>()
+                    .into_bytes()
+            } else {
+                let q = m.next();
+                format!(
+                    "{}.{}.{}.{}",
+                    q % 300,
+                    (q >> 9) % 300,
+                    (q >> 18) % 1000,
+                    (q >> 28) % 300
+                )
+                .into_bytes()
+            };
+            if seed % 3 == 0 {
+                m.mutate(&mut s, b"0123456789.a:");
+            }
+            hits += usize::from(plain(&s).is_some());
+            assert_eq!(parse_ipv4(&s), plain(&s), "{:?}", String::from_utf8_lossy(&s));
+        }
+        assert!(hits > 1000, "{hits}");
+    }
 
     #[test]
     fn one_pass_hostport_agrees_with_the_general_one() {
