@@ -42,6 +42,7 @@ macro_rules! header_names {
                 }
             }
 
+            #[inline]
             fn lookup(name: &[u8]) -> HeaderName {
                 if name.len() == 1 {
                     let c = name[0].to_ascii_lowercase();
@@ -571,6 +572,7 @@ fn lookup_long(name: &[u8]) -> HeaderName {
 
 impl HeaderName {
     /// Classifies a header name (case-insensitive, compact forms included).
+    #[inline]
     pub fn from_name(name: &str) -> HeaderName {
         HeaderName::lookup(name.as_bytes())
     }
@@ -907,9 +909,7 @@ fn via_param_ok(n: &str, v: Option<&str>) -> bool {
         3 if eq_name(n, b"ttl") => v.and_then(text::parse_u32).is_some_and(|t| t <= 255),
         8 if eq_name(n, b"received") => v.and_then(parse_ip).is_some(),
         5 if eq_name(n, b"rport") => v.is_none_or(|p| parse_port(p).is_some()),
-        5 if eq_name(n, b"maddr") => {
-            v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some())
-        }
+        5 if eq_name(n, b"maddr") => v.is_some_and(|h| parse_host(h).is_ok() || parse_ip(h).is_some()),
         _ => true,
     }
 }

@@ -492,7 +492,12 @@ fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
 pub(crate) fn parse_start_line(line: &str, at: usize) -> Result<StartLine<&str>, ParseError> {
     let b = line.as_bytes();
     if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
-        let sp = memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?;
+        // `SIP/2.0 ` holds no other space: the first space is the one after it.
+        let sp = if b.get(4..8) == Some(b"2.0 ") {
+            7
+        } else {
+            memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?
+        };
         check_version(&line[..sp], at)?;
         let rest = &line[sp + 1..];
         let rb = rest.as_bytes();
@@ -500,15 +505,22 @@ pub(crate) fn parse_start_line(line: &str, at: usize) -> Result<StartLine<&str>,
         if rb.len() < 3 || !rb[..3].iter().all(u8::is_ascii_digit) || rb.get(3).is_some_and(|&c| c != b' ') {
             return Err(bad);
         }
-        let code = rest[..3].parse::<u16>().map_err(|_| bad)?;
+        let code = rb[..3].iter().fold(0u16, |v, &d| v * 10 + u16::from(d - b'0'));
         if !(100..=699).contains(&code) {
             return Err(bad);
         }
         let reason = rest.get(4..).unwrap_or("");
         return Ok(StartLine::Response(StatusLine { code, reason }));
     }
-    let sp1 = memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?;
-    let sp2 = memchr::memrchr(b' ', b).unwrap_or(sp1);
+    let sp1 = skip_while(b, 0, |c| c != b' ');
+    if sp1 == b.len() {
+        return Err(ParseError::new(ErrorKind::BadStartLine, at));
+    }
+    // ` SIP/2.0` holds no other space: the last space is the one before it.
+    let sp2 = match b.len().checked_sub(8) {
+        Some(v) if v > sp1 && &b[v..] == b" SIP/2.0" => v,
+        _ => memchr::memrchr(b' ', b).unwrap_or(sp1),
+    };
     if sp1 == sp2 {
         return Err(ParseError::new(ErrorKind::BadStartLine, at));
     }
@@ -599,7 +611,9 @@ impl<'a> SipMsg<'a> {
                 value: if sp.trimmed { value } else { trim_lws(value) },
                 offset: sp.start as u32,
             };
-            interpret(&mut core, &h, sp.start)?;
+            if interpreted(name) {
+                interpret(&mut core, &h, sp.start)?;
+            }
             headers.push(h);
         }
         // Every line is `name: value` with one space after the colon and no LWS around the value:
@@ -615,8 +629,8 @@ impl<'a> SipMsg<'a> {
             start,
             sl,
             start_line,
-            headers,
-            core,
+            &mut headers,
+            &mut core,
             scan.body_start,
             raw_head,
         )
@@ -677,7 +691,9 @@ impl<'a> SipMsg<'a> {
                 value: trim_lws(&text[sp.value.0..sp.value.1]),
                 offset: sp.start as u32,
             };
-            interpret(&mut core, &h, sp.start)?;
+            if interpreted(name) {
+                interpret(&mut core, &h, sp.start)?;
+            }
             headers.push(h);
             Ok(())
         })?;
@@ -686,10 +702,22 @@ impl<'a> SipMsg<'a> {
             Some((_, b)) => b,
             None => body_start,
         };
-        Self::finish(buf, mode, start, sl, start_line, headers, core, body_start, &[])
+        Self::finish(
+            buf,
+            mode,
+            start,
+            sl,
+            start_line,
+            &mut headers,
+            &mut core,
+            body_start,
+            &[],
+        )
     }
 
-    /// Checks that need the whole header section, then body framing.
+    /// Checks that need the whole header section, then body framing. `headers` and `core` are
+    /// taken by reference and moved out once, into the message: passed by value, each large
+    /// value was copied once more on the way.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn finish(
@@ -698,17 +726,17 @@ impl<'a> SipMsg<'a> {
         start: usize,
         sl: &'a str,
         start_line: StartLine<&'a str>,
-        headers: SmallVec<[RawHeader<'a>; 20]>,
-        core: Core<'a>,
+        headers: &mut SmallVec<[RawHeader<'a>; 20]>,
+        core: &mut Core<'a>,
         body_start: usize,
         raw_head: &'a [u8],
     ) -> Result<Self, ParseError> {
         let missing = |n| ParseError::header(ErrorKind::MissingHeader, n, start);
-        let via = core.via.ok_or_else(|| missing(HeaderName::Via))?;
-        let from = core.from.ok_or_else(|| missing(HeaderName::From))?;
-        let to = core.to.ok_or_else(|| missing(HeaderName::To))?;
+        let via = core.via.take().ok_or_else(|| missing(HeaderName::Via))?;
+        let from = core.from.take().ok_or_else(|| missing(HeaderName::From))?;
+        let to = core.to.take().ok_or_else(|| missing(HeaderName::To))?;
         let call_id = core.call_id.ok_or_else(|| missing(HeaderName::CallId))?;
-        let cseq = core.cseq.ok_or_else(|| missing(HeaderName::CSeq))?;
+        let cseq = core.cseq.take().ok_or_else(|| missing(HeaderName::CSeq))?;
         if let StartLine::Request(r) = &start_line
             && !r.method.same(&cseq.method)
         {
@@ -753,7 +781,7 @@ impl<'a> SipMsg<'a> {
         Ok(SipMsg {
             start: start_line,
             start_raw: sl,
-            headers,
+            headers: std::mem::take(headers),
             body: &buf[body_start..body_start + body_len],
             via,
             from,
@@ -762,11 +790,21 @@ impl<'a> SipMsg<'a> {
             cseq,
             max_forwards: core.max_forwards,
             content_length: core.content_length,
-            content_type: core.content_type,
+            content_type: core.content_type.take(),
             len,
             raw_head,
         })
     }
+}
+
+/// Headers [`interpret`] checks or records; for any other it does nothing.
+#[inline(always)]
+fn interpreted(n: HeaderName) -> bool {
+    single_bit(n) != 0
+        || matches!(
+            n,
+            HeaderName::Via | HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute
+        )
 }
 
 /// Validates and records the headers the stack interprets.
@@ -1173,6 +1211,76 @@ m: <sip:b@[2001:db8::2]>;expires=60;q=0.5\r\nl: 0\r\n\r\n"
             }
             assert_eq!(it.next_nl(), None, "{b:?} from {from}");
         }
+    }
+
+    /// The start-line parser's shortcuts for `SIP/2.0 ` and ` SIP/2.0` give what searching for
+    /// the first and last space gives.
+    #[test]
+    fn start_line_shortcuts_agree_with_the_space_search() {
+        fn plain(line: &str, at: usize) -> Result<StartLine<&str>, ParseError> {
+            let b = line.as_bytes();
+            if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
+                let sp = memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?;
+                check_version(&line[..sp], at)?;
+                let rest = &line[sp + 1..];
+                let rb = rest.as_bytes();
+                let bad = ParseError::new(ErrorKind::BadStatusCode, at + sp + 1);
+                if rb.len() < 3
+                    || !rb[..3].iter().all(u8::is_ascii_digit)
+                    || rb.get(3).is_some_and(|&c| c != b' ')
+                {
+                    return Err(bad);
+                }
+                let code = rest[..3].parse::<u16>().map_err(|_| bad)?;
+                if !(100..=699).contains(&code) {
+                    return Err(bad);
+                }
+                let reason = rest.get(4..).unwrap_or("");
+                return Ok(StartLine::Response(StatusLine { code, reason }));
+            }
+            let sp1 = memchr(b' ', b).ok_or(ParseError::new(ErrorKind::BadStartLine, at))?;
+            let sp2 = memchr::memrchr(b' ', b).unwrap_or(sp1);
+            if sp1 == sp2 {
+                return Err(ParseError::new(ErrorKind::BadStartLine, at));
+            }
+            let method =
+                Method::parse(&line[..sp1]).map_err(|_| ParseError::new(ErrorKind::BadMethod, at))?;
+            let uri_s = &line[sp1 + 1..sp2];
+            if uri_s.is_empty() || uri_s.bytes().any(|c| c == b' ' || c == b'\t') {
+                return Err(ParseError::new(ErrorKind::BadStartLine, at + sp1 + 1));
+            }
+            check_version(&line[sp2 + 1..], at + sp2 + 1)?;
+            let uri =
+                Uri::parse(uri_s).map_err(|e| ParseError::new(ErrorKind::BadRequestUri(e), at + sp1 + 1))?;
+            if matches!(&uri, Uri::Sip(u) if u.headers.is_some()) {
+                return Err(ParseError::new(ErrorKind::RequestUriHeaders, at + sp1 + 1));
+            }
+            Ok(StartLine::Request(RequestLine { method, uri }))
+        }
+        let bases: [&[u8]; 5] = [
+            b"SIP/2.0 200 OK",
+            b"SIP/2.0 180 Ringing",
+            b"INVITE sip:bob@example.com SIP/2.0",
+            b"REGISTER sip:example.com SIP/2.0",
+            b"OPTIONS sip:a@b SIP/2.0",
+        ];
+        let mut m = crate::sip::wire::mutate::Mutator::new(0x2d35_8dcc_aa6c_78a5);
+        let mut ok = 0;
+        for base in bases {
+            for round in 0..3000 {
+                let mut b = base.to_vec();
+                if round > 0 {
+                    m.mutate(&mut b, b" \tSIP/2.0169:@a");
+                }
+                let Ok(line) = std::str::from_utf8(&b) else {
+                    continue;
+                };
+                let (f, p) = (parse_start_line(line, 3), plain(line, 3));
+                ok += usize::from(p.is_ok());
+                assert_eq!(format!("{f:?}"), format!("{p:?}"), "{line:?}");
+            }
+        }
+        assert!(ok > 1000, "{ok}");
     }
 
     /// The fast path either declines or reaches exactly what the general path reaches.
