@@ -51,7 +51,7 @@ pub use codecs::tones::ToneKind;
 /// Samples per millisecond at 8 kHz.
 const SPMS: u64 = 8;
 /// How long [`SimPhone::connect`] waits for the port's first frame (a board sends one every
-/// 10 ms to a connected phone).
+/// 10 ms to a connected phone), plus the phone's wall-clock safety margin.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 /// How the phone behaves.
@@ -261,30 +261,13 @@ impl SimPhone {
         // Every time the phone schedules or waits on is on the port's clock, which the first
         // frame brings: a script that went off-hook before it would stamp the transition at the
         // board's start (seconds in the past on a board that has been running).
-        phone.wait_clocked(FIRST_FRAME_WAIT)?;
+        phone
+            .wait_for("first frame", FIRST_FRAME_WAIT, |s| s.clocked)
+            .map_err(|e| match e {
+                PhoneError::Disconnected => PeerError::Handshake("the port hung up before its first frame"),
+                _ => PeerError::Handshake("no audio frame from the port"),
+            })?;
         Ok(phone)
-    }
-
-    /// Waits (wall clock) until the first frame from the port has arrived.
-    fn wait_clocked(&self, limit: Duration) -> Result<(), PeerError> {
-        let end = std::time::Instant::now() + limit;
-        let mut s = lock(&self.shared);
-        while !s.clocked {
-            let now = std::time::Instant::now();
-            if !s.connected {
-                return Err(PeerError::Handshake("the port hung up before its first frame"));
-            }
-            if now >= end {
-                return Err(PeerError::Handshake("no audio frame from the port"));
-            }
-            s = self
-                .shared
-                .changed
-                .wait_timeout(s, end - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        Ok(())
     }
 
     /// The phone's configuration.

@@ -1,9 +1,10 @@
 //! A virtual phone on an FXS port of the simulated board: its hook gestures reach the port's
 //! `HookDetector` classified correctly (off-hook, on-hook, flash, pulse digits at 10 and 20 pps).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use board::simphone::{PhoneConfig, SimPhone};
@@ -11,60 +12,59 @@ use hal::Instant;
 use hal::board::{PortId, PortKind};
 use hal::fxs::{FxsEventKind, FxsLine, HookDetector, HookTiming};
 use hal::pcm::{PcmBus, SILENCE};
-use hal::sim::{SimBoard, SimBoardConfig, SimPortConfig};
+use hal::sim::{SimBoard, SimBoardConfig, SimClock, SimPortConfig};
 
 /// Runs the board's media loop (as the gateway does) until `done`, collecting hook events.
-fn gateway_loop(
-    mut board: SimBoard,
-    done: Arc<AtomicBool>,
-    max_ticks: u64,
-) -> (Vec<(FxsEventKind, Instant)>, hal::sim::PortStats) {
+fn gateway_loop(mut board: SimBoard, done: Arc<AtomicBool>, max_ticks: u64) -> LoopResult {
     let mut pcm = board.take_pcm().unwrap();
     let mut line = board.take_fxs(PortId(0)).unwrap();
     let mut det = HookDetector::new(HookTiming::default()).unwrap();
     let tx = [SILENCE; 1];
     let mut rx = [SILENCE; 1];
     let mut events = Vec::new();
+    let mut classify = |tick: u64, events: &mut Vec<(FxsEventKind, Instant)>| {
+        let upto = det.track(&mut line, Instant::from_samples(tick * 80)).unwrap();
+        while let Some(e) = det.poll(upto) {
+            events.push((e.kind, e.at));
+        }
+    };
     let mut start = None;
     while !done.load(Ordering::Acquire) {
         let r = pcm.exchange(&tx, &mut rx).unwrap();
         let t0 = *start.get_or_insert(r.tick);
         assert!(r.tick - t0 < max_ticks, "test ran out of port-clock time");
-        let now = Instant::from_samples(r.tick * 80);
-        let upto = det.track(&mut line, now).unwrap();
-        while let Some(e) = det.poll(upto) {
-            events.push((e.kind, e.at));
-        }
+        classify(r.tick, &mut events);
     }
     // Let the last classification timers run out.
     for _ in 0..120 {
         let r = pcm.exchange(&tx, &mut rx).unwrap();
-        let now = Instant::from_samples(r.tick * 80);
-        let upto = det.track(&mut line, now).unwrap();
-        while let Some(e) = det.poll(upto) {
-            events.push((e.kind, e.at));
-        }
+        classify(r.tick, &mut events);
     }
     line.set_feed(hal::fxs::LineFeed::ForwardActive).unwrap();
     (events, board.stats(PortId(0)).unwrap())
 }
 
-#[test]
-fn hook_flash_and_pulse_digits_are_classified() {
+type LoopResult = (Vec<(FxsEventKind, Instant)>, hal::sim::PortStats);
+
+/// A board with one FXS port whose [`gateway_loop`] runs on its own thread until `done` is set:
+/// (the port's address, the board's clock, `done`, the loop's thread).
+fn running_board() -> (SocketAddr, SimClock, Arc<AtomicBool>, JoinHandle<LoopResult>) {
     let board = SimBoard::start(SimBoardConfig::new(vec![SimPortConfig {
         kind: PortKind::Fxs,
         tcp_port: 0,
     }]))
     .unwrap();
     let addr = board.local_addr(PortId(0)).unwrap();
+    let clock = board.clock();
     let done = Arc::new(AtomicBool::new(false));
     let d = done.clone();
-    let (tx, rx) = mpsc::channel();
-    let gw = thread::spawn(move || {
-        let r = gateway_loop(board, d, 3000);
-        tx.send(()).ok();
-        r
-    });
+    let gw = thread::spawn(move || gateway_loop(board, d, 3000));
+    (addr, clock, done, gw)
+}
+
+#[test]
+fn hook_flash_and_pulse_digits_are_classified() {
+    let (addr, _, done, gw) = running_board();
 
     let phone = SimPhone::connect(addr, PhoneConfig::default()).unwrap();
     let script = || -> Result<(), board::simphone::PhoneError> {
@@ -82,7 +82,6 @@ fn hook_flash_and_pulse_digits_are_classified() {
     let res = script();
     done.store(true, Ordering::Release);
     let (events, stats) = gw.join().unwrap();
-    rx.recv_timeout(Duration::from_secs(1)).ok();
     res.unwrap();
 
     let kinds: Vec<FxsEventKind> = events.iter().map(|e| e.0).collect();
@@ -117,17 +116,12 @@ fn hook_flash_and_pulse_digits_are_classified() {
 /// start (which made the port classify a gesture seconds in the past).
 #[test]
 fn phone_lifted_as_it_attaches_is_stamped_on_the_running_clock() {
-    let board = SimBoard::start(SimBoardConfig::new(vec![SimPortConfig {
-        kind: PortKind::Fxs,
-        tcp_port: 0,
-    }]))
-    .unwrap();
-    let addr = board.local_addr(PortId(0)).unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    let gw = thread::spawn(move || gateway_loop(board, d, 3000));
-    // The board's clock runs from the loop's first tick.
-    thread::sleep(Duration::from_millis(1500));
+    let (addr, clock, done, gw) = running_board();
+    // The board's clock runs from the loop's first tick: let it pass 1.5 s (bounded).
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while clock.samples() < 8 * 1500 && std::time::Instant::now() < give_up {
+        thread::sleep(Duration::from_millis(10));
+    }
     let phone = SimPhone::connect(addr, PhoneConfig::default()).unwrap();
     let attached_at = phone.now();
     phone.off_hook();
