@@ -605,16 +605,8 @@ impl<'a> SipMsg<'a> {
                 return decline();
             }
             let value = slice_at_delims(text, sp.value.0, sp.value.1);
-            let h = RawHeader {
-                name,
-                name_text,
-                value: if sp.trimmed { value } else { trim_lws(value) },
-                offset: sp.start as u32,
-            };
-            if interpreted(name) {
-                interpret(&mut core, &h, sp.start)?;
-            }
-            headers.push(h);
+            let value = if sp.trimmed { value } else { trim_lws(value) };
+            add_header(&mut headers, &mut core, name, name_text, value, sp.start)?;
         }
         // Every line is `name: value` with one space after the colon and no LWS around the value:
         // the header section is emitted as it came.
@@ -685,17 +677,8 @@ impl<'a> SipMsg<'a> {
             if name == HeaderName::Other && !name_text.bytes().all(is_token_char) {
                 return Err(ParseError::new(ErrorKind::BadHeaderLine, sp.start));
             }
-            let h = RawHeader {
-                name,
-                name_text,
-                value: trim_lws(&text[sp.value.0..sp.value.1]),
-                offset: sp.start as u32,
-            };
-            if interpreted(name) {
-                interpret(&mut core, &h, sp.start)?;
-            }
-            headers.push(h);
-            Ok(())
+            let value = trim_lws(&text[sp.value.0..sp.value.1]);
+            add_header(&mut headers, &mut core, name, name_text, value, sp.start)
         })?;
         // An empty line made of a bare LF before the CRLF CRLF ends the headers earlier.
         let body_start = match early_end {
@@ -795,6 +778,30 @@ impl<'a> SipMsg<'a> {
             raw_head,
         })
     }
+}
+
+/// Appends a header line (its value trimmed) to `headers`, after [`interpret`] for the headers
+/// it checks; the fast and the general parse share it.
+#[inline(always)]
+fn add_header<'a>(
+    headers: &mut SmallVec<[RawHeader<'a>; 20]>,
+    core: &mut Core<'a>,
+    name: HeaderName,
+    name_text: &'a str,
+    value: &'a str,
+    at: usize,
+) -> Result<(), ParseError> {
+    let h = RawHeader {
+        name,
+        name_text,
+        value,
+        offset: at as u32,
+    };
+    if interpreted(name) {
+        interpret(core, &h, at)?;
+    }
+    headers.push(h);
+    Ok(())
 }
 
 /// Headers [`interpret`] checks or records; for any other it does nothing.
