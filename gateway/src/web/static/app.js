@@ -521,11 +521,10 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!confirm(action === 'reboot' ? 'Reboot the device now? Calls in progress are dropped.' : 'Restart the gateway now? Calls in progress are dropped.')) return;
     const r = await api('POST', '/api/power', { action });
     if (!r.ok) { $('#power-msg').textContent = 'Not done: ' + failure(r); return; }
-    {
-      $('#power-msg').textContent = 'Restarting\u2026 the page reconnects by itself.';
-      const again = async () => { try { const s = await fetch('/api/session'); if (s.ok) { location.reload(); return; } } catch (e) { /* still down */ } setTimeout(again, 1500); };
-      setTimeout(again, 2000);
-    }
+    $('#power-msg').textContent = 'Restarting\u2026 the page reconnects by itself.';
+    // api() answers status 0 while the gateway is down.
+    const again = async () => { if ((await api('GET', '/api/session')).ok) { location.reload(); return; } setTimeout(again, 1500); };
+    setTimeout(again, 2000);
   };
   $('#restart').addEventListener('click', () => power('restart'));
   $('#reboot').addEventListener('click', () => power('reboot'));
